@@ -1,0 +1,160 @@
+"""The CRM contract: the relations the job reads, how to create them, and how to read them."""
+
+import logging
+from dataclasses import dataclass
+
+import pandas as pd
+import sqlalchemy as sa
+
+log = logging.getLogger(__name__)
+
+# Columns the job reads, per relation. Names, e-mails and birth dates are never read.
+REQUIRED = {
+    "households": ["household_id", "household_type", "status", "relationship",
+                   "referred_by_household_id", "net_worth"],
+    "members": ["member_id", "household_id", "occupation", "business_since", "annual_income",
+                "annual_savings"],
+    "holdings": ["holding_id", "household_id", "kind", "status", "market_value",
+                 "annual_premium"],
+    "activities": ["activity_id", "household_id", "kind", "occurred_at", "outcome"],
+    "household_tags": ["household_id", "tag"],
+    "segment_overrides": ["household_id", "tier", "reason", "expires_on"],
+}
+OPTIONAL = {"households": ["advisor_id", "client_since"], "segment_overrides": ["set_by"]}
+RELATIONS = tuple(REQUIRED)
+
+
+class CrmContractError(RuntimeError):
+    """The CRM lacks a relation or a column the job needs: the run cannot be trusted."""
+
+
+@dataclass(frozen=True)
+class CrmExtract:
+    """The CRM relations as read, untouched: one DataFrame per relation."""
+
+    households: pd.DataFrame
+    members: pd.DataFrame
+    holdings: pd.DataFrame
+    activities: pd.DataFrame
+    household_tags: pd.DataFrame
+    segment_overrides: pd.DataFrame
+
+    def row_counts(self) -> dict[str, int]:
+        return {name: len(getattr(self, name)) for name in RELATIONS}
+
+
+def _present_columns(inspector, relation: str, schema: str | None) -> set[str] | None:
+    names = set(inspector.get_table_names(schema=schema)) | set(
+        inspector.get_view_names(schema=schema))
+    if relation not in names:
+        return None
+    return {c["name"].lower() for c in inspector.get_columns(relation, schema=schema)}
+
+
+def check_contract(conn, schema: str | None = None) -> dict[str, list[str]]:
+    """Return the columns to read per relation, or raise naming every missing piece."""
+    inspector = sa.inspect(conn)
+    problems, columns = [], {}
+    for relation, required in REQUIRED.items():
+        present = _present_columns(inspector, relation, schema)
+        if present is None:
+            problems.append(f"relation {relation!r} is missing")
+            continue
+        missing = [c for c in required if c not in present]
+        if missing:
+            problems.append(f"relation {relation!r} lacks column(s) {', '.join(missing)}")
+        columns[relation] = required + [c for c in OPTIONAL.get(relation, []) if c in present]
+    if problems:
+        raise CrmContractError("the CRM does not meet its contract: " + "; ".join(problems))
+    return columns
+
+
+def read_crm(engine: sa.Engine, schema: str | None = None) -> CrmExtract:
+    """Read every relation of the contract, only the columns the rules use."""
+    frames = {}
+    with engine.connect() as conn:
+        columns = check_contract(conn, schema)
+        for relation, cols in columns.items():
+            table = sa.table(relation, *(sa.column(c) for c in cols), schema=schema)
+            frames[relation] = pd.read_sql(sa.select(table), conn)
+            log.info("read %d rows from CRM relation %s", len(frames[relation]), relation)
+    return CrmExtract(**frames)
+
+
+# DDL for building a CRM that meets the contract: the demo CRM and the tests use it.
+def crm_metadata(amounts_as_text: bool = False, primary_keys: bool = True) -> sa.MetaData:
+    money = sa.Text if amounts_as_text else sa.Numeric(14, 2)
+    md = sa.MetaData()
+    sa.Table(
+        "households", md,
+        sa.Column("household_id", sa.Text, primary_key=primary_keys),
+        sa.Column("household_type", sa.Text, nullable=False),
+        sa.Column("status", sa.Text, nullable=False),
+        sa.Column("advisor_id", sa.Text),
+        sa.Column("relationship", sa.Text),
+        sa.Column("referred_by_household_id", sa.Text),
+        sa.Column("net_worth", money),
+        sa.Column("client_since", sa.Date),
+    )
+    sa.Table(
+        "members", md,
+        sa.Column("member_id", sa.Text, primary_key=primary_keys),
+        sa.Column("household_id", sa.Text, nullable=False),
+        sa.Column("first_name", sa.Text),
+        sa.Column("last_name", sa.Text),
+        sa.Column("birth_date", sa.Date),
+        sa.Column("email", sa.Text),
+        sa.Column("occupation", sa.Text),
+        sa.Column("business_since", sa.Date),
+        sa.Column("annual_income", money),
+        sa.Column("annual_savings", money),
+    )
+    sa.Table(
+        "holdings", md,
+        sa.Column("holding_id", sa.Text, primary_key=primary_keys),
+        sa.Column("household_id", sa.Text, nullable=False),
+        sa.Column("kind", sa.Text, nullable=False),
+        sa.Column("status", sa.Text, nullable=False),
+        sa.Column("market_value", money),
+        sa.Column("annual_premium", sa.Text if amounts_as_text else sa.Numeric(12, 2)),
+    )
+    sa.Table(
+        "activities", md,
+        sa.Column("activity_id", sa.Text, primary_key=primary_keys),
+        sa.Column("household_id", sa.Text, nullable=False),
+        sa.Column("kind", sa.Text, nullable=False),
+        sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("outcome", sa.Text, nullable=False),
+    )
+    sa.Table(
+        "household_tags", md,
+        sa.Column("household_id", sa.Text, nullable=False),
+        sa.Column("tag", sa.Text, nullable=False),
+    )
+    sa.Table(
+        "segment_overrides", md,
+        sa.Column("household_id", sa.Text, nullable=False),
+        sa.Column("tier", sa.Text, nullable=False),
+        sa.Column("reason", sa.Text, nullable=False),
+        sa.Column("set_by", sa.Text),
+        sa.Column("expires_on", sa.Date),
+    )
+    return md
+
+
+def create_crm(engine: sa.Engine, rows: dict[str, list[dict]], *, amounts_as_text=False,
+               primary_keys=True) -> None:
+    """Create the contract's relations in an empty database and insert `rows` into them.
+
+    Dirty CRMs hold duplicate ids; `primary_keys=False` builds tables that accept them.
+    """
+    md = crm_metadata(amounts_as_text, primary_keys)
+    md.create_all(engine)
+    with engine.begin() as conn:
+        for relation, records in rows.items():
+            if records:
+                columns = md.tables[relation].columns.keys()
+                full = [{c: r.get(c) for c in columns} for r in records]
+                # Untyped statement: amounts pass through as given, text or number.
+                plain = sa.table(relation, *(sa.column(c) for c in columns))
+                conn.execute(sa.insert(plain), full)
