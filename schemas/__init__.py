@@ -1,0 +1,1 @@
+"""pandera models shared by the domain and the pipeline: CRM relations, profiles, warehouse."""

@@ -1,0 +1,123 @@
+"""Segment a whole book: from the CRM extract to the frames the warehouse receives."""
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+import pandas as pd
+
+from segmentation.crm import CrmExtract
+from segmentation.engine import assess
+from segmentation.explain import criteria_rows, reasons
+from segmentation.money import cents_to_decimal_text
+from segmentation.profiles import build_profiles
+from segmentation.rules import TIERS, Rules
+from segmentation.scoring import value_scores
+from segmentation.validation import Prepared, prepare
+
+log = logging.getLogger(__name__)
+
+SEGMENT_COLUMNS = [
+    "household_id", "as_of_date", "segment", "tier", "has_potential", "potential_tier",
+    "computed_segment", "override_reason", "household_type", "aum", "insurance_premiums",
+    "annual_savings", "annual_income", "net_worth", "value_score", "value_percentile",
+    "value_rank", "criteria_met_a", "criteria_met_b", "criteria_met_c", "criteria_met_d",
+    "criteria_met_e", "flags", "reasons", "rules_version", "run_id",
+]
+FLAG_ORDER = ("no_criteria_met", "conflicting_signals", "over_a_cap", "partial_figures",
+              "override", "expired_override")
+_AMOUNTS = {"aum": "aum", "premiums": "insurance_premiums", "savings": "annual_savings",
+            "income": "annual_income", "net_worth": "net_worth"}
+
+
+class UntrustworthyRunError(RuntimeError):
+    """The input is too broken to publish a segmentation from; the message says why."""
+
+
+@dataclass
+class BookResult:
+    """A segmented book, ready to publish."""
+
+    segments: pd.DataFrame  # client_segments columns, amounts as decimal text
+    criteria: pd.DataFrame  # client_segment_criteria columns
+    distribution: pd.DataFrame  # segment_distribution columns
+    issues: pd.DataFrame  # data_quality_issues columns (without run id and date)
+    profiles: pd.DataFrame
+    prepared: Prepared
+
+
+def check_left_out(prepared: Prepared, rules: Rules) -> None:
+    """Fail when more than the configured share of active households cannot be segmented."""
+    limit = rules.quality.max_left_out_share
+    if prepared.left_out_share > limit:
+        raise UntrustworthyRunError(
+            f"{prepared.left_out} of {prepared.in_scope} active households "
+            f"({prepared.left_out_share:.1%}) could not be segmented, more than the "
+            f"{limit:.1%} allowed (quality.max_left_out_share); see the data-quality report")
+
+
+def segment_book(extract: CrmExtract, as_of: dt.date, rules: Rules, *,
+                 previous_tiers: pd.Series | None = None, run_id: str = "",
+                 language: str | None = None) -> BookResult:
+    """Validate, profile, score and segment every active household of the CRM."""
+    prepared = prepare(extract, rules, as_of)
+    check_left_out(prepared, rules)
+    profiles, profile_issues = build_profiles(prepared, rules, as_of)
+    scores = value_scores(profiles, rules)
+    assessment = assess(profiles, scores, prepared.overrides, rules, previous_tiers)
+    criteria = criteria_rows(profiles, assessment, rules)
+
+    seg = assessment.segments
+    expired = prepared.issues.loc[prepared.issues["check"] == "override_not_expired",
+                                  "household_id"]
+    seg["expired_override"] = seg.index.isin(expired)
+    seg["partial_figures"] = profiles["partial_figures"]
+    seg["override"] = seg["overridden"]
+    seg["reasons"] = reasons(profiles, seg, criteria, rules, language)
+
+    out = pd.DataFrame(index=seg.index)
+    out["household_id"] = seg.index
+    out["as_of_date"] = as_of
+    for column in ("segment", "tier", "has_potential", "potential_tier", "computed_segment",
+                   "override_reason"):
+        out[column] = seg[column]
+    out["household_type"] = profiles["household_type"]
+    for figure, column in _AMOUNTS.items():
+        out[column] = cents_to_decimal_text(profiles[figure])
+    for column in ("value_score", "value_percentile", "value_rank"):
+        out[column] = scores[column]
+    for t in TIERS:
+        out[f"criteria_met_{t.lower()}"] = seg[f"criteria_met_{t.lower()}"]
+    flags = pd.Series("", index=seg.index, dtype="str")
+    for flag in FLAG_ORDER:
+        flags += pd.Series(seg[flag].to_numpy(), index=seg.index).map({True: flag + ",",
+                                                                        False: ""})
+    out["flags"] = flags.str.rstrip(",")
+    out["reasons"] = seg["reasons"]
+    out["rules_version"] = rules.digest
+    out["run_id"] = run_id
+    out = out.sort_values("value_rank").reset_index(drop=True)[SEGMENT_COLUMNS]
+
+    criteria.insert(1, "as_of_date", as_of)
+    issues = pd.concat([prepared.issues, profile_issues], ignore_index=True)
+    log.info("segmented %d households; %d left out; %d data-quality issues",
+             len(out), prepared.left_out, len(issues))
+    return BookResult(segments=out, criteria=criteria,
+                      distribution=distribution(out, as_of, rules), issues=issues,
+                      profiles=profiles, prepared=prepared)
+
+
+def distribution(segments: pd.DataFrame, as_of: dt.date, rules: Rules) -> pd.DataFrame:
+    """Households and share per tier beside the target band."""
+    counts = segments["tier"].value_counts().reindex(list(TIERS), fill_value=0)
+    total = int(counts.sum())
+    frame = pd.DataFrame({
+        "as_of_date": as_of,
+        "tier": list(TIERS),
+        "households": counts.to_numpy().astype(int),
+        "share": (counts / total).to_numpy() if total else 0.0,
+        "target_min": [rules.targets[t][0] for t in TIERS],
+        "target_max": [rules.targets[t][1] for t in TIERS],
+    })
+    frame["within_target"] = frame["share"].between(frame["target_min"], frame["target_max"])
+    return frame

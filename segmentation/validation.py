@@ -1,0 +1,312 @@
+"""From the raw CRM extract to clean relations, with every bad record reported row by row.
+
+Spellings are mapped to the rules' codes and amounts to cents; the pandera models in
+`schemas.crm` then check every relation lazily. Each failure becomes one row of the
+data-quality report: an *error* leaves the household out, a *warning* keeps it with the value
+treated as unknown or the row ignored.
+"""
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+
+import pandas as pd
+import pandera.pandas as pa
+
+from schemas.crm import MODELS
+from segmentation.crm import CrmExtract
+from segmentation.money import to_cents
+from segmentation.rules import Rules
+from segmentation.text import normalize_series
+
+ISSUE_COLUMNS = ["source", "record_id", "household_id", "column", "check", "value", "severity",
+                 "action"]
+LEFT_OUT = "household left out"
+UNKNOWN = "value treated as unknown"
+IGNORED = "row ignored"
+
+# What a failed check on (relation, column) does to the record. Columns not named: a warning.
+_ERRORS = {
+    ("households", "household_id"), ("households", "household_type"), ("households", "status"),
+    ("members", "member_id"), ("holdings", "holding_id"), ("holdings", "kind"),
+    ("holdings", "status"),
+}
+_ROW_LEVEL = {"activities", "household_tags", "segment_overrides"}
+_ID_COLUMN = {"households": "household_id", "members": "member_id", "holdings": "holding_id",
+              "activities": "activity_id", "household_tags": "household_id",
+              "segment_overrides": "household_id"}
+_TZ_SUFFIX = re.compile(r"(?:[+-]\d{2}(?::?\d{2})?|Z)$")
+
+
+@dataclass
+class Issues:
+    """Row-level data-quality facts collected along the way."""
+
+    frames: list[pd.DataFrame] = field(default_factory=list)
+
+    def add(self, source, rows: pd.DataFrame, column, check, severity, action, value=None):
+        """Record one issue per row of `rows` (which must hold the relation's id columns)."""
+        if rows.empty:
+            return
+        id_col = _ID_COLUMN[source]
+        values = rows[column] if value is None else value
+        self.frames.append(pd.DataFrame({
+            "source": source,
+            "record_id": _record_ids(rows, id_col),
+            "household_id": rows["household_id"].astype("str")
+            if "household_id" in rows else pd.NA,
+            "column": column,
+            "check": check,
+            "value": pd.Series(values, index=rows.index).map(_as_text, na_action="ignore"),
+            "severity": severity,
+            "action": action,
+        }))
+
+    def frame(self) -> pd.DataFrame:
+        if not self.frames:
+            return pd.DataFrame({c: pd.Series(dtype="str") for c in ISSUE_COLUMNS})
+        return pd.concat(self.frames, ignore_index=True)[ISSUE_COLUMNS].astype("str")
+
+
+def _record_ids(rows: pd.DataFrame, id_col: str) -> pd.Series:
+    ids = rows[id_col].astype("str")
+    positions = pd.Series([f"row {i + 1}" for i in rows.index], index=rows.index, dtype="str")
+    return ids.where(rows[id_col].notna(), positions)
+
+
+def _as_text(value) -> str:
+    return str(value)
+
+
+@dataclass
+class Prepared:
+    """Clean relations of the households that can be segmented, and what was wrong."""
+
+    households: pd.DataFrame
+    members: pd.DataFrame
+    holdings: pd.DataFrame
+    activities: pd.DataFrame
+    tags: pd.DataFrame
+    overrides: pd.DataFrame
+    issues: pd.DataFrame
+    statuses: pd.DataFrame  # household_id, status of every readable CRM household
+    in_scope: int  # active households, plus those whose status could not be read
+    left_out: int
+
+    @property
+    def left_out_share(self) -> float:
+        return self.left_out / self.in_scope if self.in_scope else 0.0
+
+
+def _ids(values: pd.Series) -> pd.Series:
+    """Identifiers as stripped text; numbers from a loose CRM become their text."""
+    out = values.map(lambda v: v if isinstance(v, str) else str(v), na_action="ignore")
+    out = out.astype("str").str.strip()
+    return out.where(out != "")
+
+
+def _codes(values: pd.Series, mapping: dict[str, str]) -> pd.Series:
+    """Map spellings to codes; an unmapped spelling stays as written so the check can show it."""
+    normalized = normalize_series(values)
+    mapped = normalized.map(mapping)
+    return mapped.where(mapped.notna(), values.astype("str"))
+
+
+def _amounts(frame, source, column, issues: Issues, rules: Rules):
+    """Parse one amount column to cents in place; unreadable is an error, absurd a warning."""
+    raw = frame[column]
+    cents, unreadable = to_cents(raw)
+    issues.add(source, frame[unreadable], column, "amount_readable", "error", LEFT_OUT)
+    limit = int(rules.quality.absurd_amount * 100)
+    absurd = cents.abs().gt(limit).fillna(False)
+    issues.add(source, frame[absurd], column, f"amount_at_most_{rules.quality.absurd_amount:f}",
+               "warning", UNKNOWN)
+    cents = cents.mask(absurd)
+    frame[f"_raw_{column}"] = raw
+    frame[column] = cents
+    return frame.index[unreadable]
+
+
+def _dates(values: pd.Series) -> pd.Series:
+    return pd.to_datetime(values, errors="coerce", format="ISO8601").astype("datetime64[us]")
+
+
+def _timestamps(values: pd.Series, timezone: str) -> pd.Series:
+    """Timestamps to UTC; those without a zone are the firm's local time."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return values.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
+    if pd.api.types.is_datetime64_dtype(values.dtype):
+        local = values.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="shift_forward")
+        return local.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
+    text = values.map(lambda v: v.isoformat() if hasattr(v, "isoformat") else str(v),
+                      na_action="ignore").astype("str")
+    aware = text.str.contains(_TZ_SUFFIX, na=False)
+    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[us, UTC]")
+    out[aware] = pd.to_datetime(text[aware], errors="coerce", format="ISO8601", utc=True)
+    naive = pd.to_datetime(text[~aware], errors="coerce", format="ISO8601")
+    out[~aware] = naive.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="shift_forward")
+    return out
+
+
+def _check(source: str, frame: pd.DataFrame, issues: Issues) -> pd.Index:
+    """Validate with the relation's pandera model; report failures; return error rows' index."""
+    try:
+        MODELS[source].validate(frame, lazy=True)
+        return pd.Index([])
+    except pa.errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+    cases = cases[cases["index"].notna() & cases["column"].notna()]
+    errors = []
+    for (column, check), group in cases.groupby(["column", "check"], sort=False):
+        rows = frame.loc[group["index"].astype(int)]
+        is_error = (source, column) in _ERRORS
+        action = (LEFT_OUT if is_error else IGNORED if source in _ROW_LEVEL else UNKNOWN)
+        values = rows[f"_raw_{column}" if f"_raw_{column}" in frame else column]
+        issues.add(source, rows, column, str(check), "error" if is_error else "warning",
+                   action, value=values)
+        if is_error:
+            errors.extend(rows.index)
+        elif source in _ROW_LEVEL:
+            frame.loc[rows.index, "_ignore"] = True
+        else:
+            frame.loc[rows.index, column] = pd.NA
+    return pd.Index(errors)
+
+
+def prepare(extract: CrmExtract, rules: Rules, as_of: dt.date) -> Prepared:
+    """Clean and check every relation; keep the active households that can be segmented."""
+    issues = Issues()
+    frames = {name: getattr(extract, name).reset_index(drop=True).copy() for name in (
+        "households", "members", "holdings", "activities", "household_tags", "segment_overrides")}
+
+    hh = frames["households"]
+    hh["household_id"] = _ids(hh["household_id"])
+    hh["referred_by_household_id"] = _ids(hh["referred_by_household_id"])
+    hh["household_type"] = _codes(hh["household_type"], rules.vocabulary_map("household_type"))
+    hh["status"] = _codes(hh["status"], rules.vocabulary_map("status"))
+    hh["relationship"] = _codes(hh["relationship"], rules.vocabulary_map("relationship"))
+    bad_rows = list(_amounts(hh, "households", "net_worth", issues, rules))
+    bad_rows += list(_check("households", hh, issues))
+    # Every row of a duplicated id is in doubt; the id leaves with all of them.
+    left_out_ids = set(hh.loc[bad_rows, "household_id"].dropna())
+    unidentified = hh.loc[bad_rows, "household_id"].isna() & hh.loc[bad_rows, "status"].isin(
+        ["active"])
+    in_scope_mask = ~hh["status"].isin(["inactive", "prospect"])
+    known = hh.dropna(subset=["household_id"]).drop_duplicates("household_id", keep=False)
+    statuses = known[["household_id", "status"]]
+    all_ids = set(hh["household_id"].dropna())
+
+    def child(source, amount_cols=()):
+        frame = frames[source]
+        id_col = _ID_COLUMN[source]
+        frame[id_col] = _ids(frame[id_col])
+        frame["household_id"] = _ids(frame["household_id"])
+        frame["_ignore"] = False
+        bad = []
+        for column in amount_cols:
+            bad += list(_amounts(frame, source, column, issues, rules))
+        return frame, bad
+
+    members, bad = child("members", ("annual_income", "annual_savings"))
+    members["business_since"] = _dates(members["business_since"])
+    bad += list(_check("members", members, issues))
+    left_out_ids |= set(members.loc[bad, "household_id"].dropna())
+
+    holdings, bad = child("holdings", ("market_value", "annual_premium"))
+    holdings["kind"] = normalize_series(holdings["kind"]).fillna(holdings["kind"].astype("str"))
+    holdings["status"] = normalize_series(holdings["status"]).fillna(
+        holdings["status"].astype("str"))
+    bad += list(_check("holdings", holdings, issues))
+    left_out_ids |= set(holdings.loc[bad, "household_id"].dropna())
+
+    activities, _ = child("activities")
+    activities["kind"] = normalize_series(activities["kind"])
+    activities["outcome"] = normalize_series(activities["outcome"]).str.replace(" ", "_")
+    raw_times = activities["occurred_at"]
+    activities["occurred_at"] = _timestamps(raw_times, rules.timezone)
+    activities["_raw_occurred_at"] = raw_times
+    _check("activities", activities, issues)
+
+    tags = frames["household_tags"]
+    tags["household_id"] = _ids(tags["household_id"])
+    tags["_ignore"] = False
+    tags["tag"] = _codes(tags["tag"], rules.vocabulary_map("tag"))
+    _check("household_tags", tags, issues)
+
+    overrides = frames["segment_overrides"]
+    overrides["household_id"] = _ids(overrides["household_id"])
+    overrides["_ignore"] = False
+    overrides["tier"] = overrides["tier"].astype("str").str.replace(r"\s", "", regex=True)
+    overrides["tier"] = overrides["tier"].str.upper()
+    overrides["expires_on"] = _dates(overrides["expires_on"])
+    _check("segment_overrides", overrides, issues)
+    overrides = _active_overrides(overrides, issues, as_of)
+
+    # Rows whose household is not in the CRM cannot be used.
+    for source, frame in (("members", members), ("holdings", holdings),
+                          ("activities", activities), ("household_tags", tags),
+                          ("segment_overrides", overrides)):
+        orphan = ~frame["household_id"].isin(all_ids) & ~frame["_ignore"]
+        issues.add(source, frame[orphan], "household_id", "household_exists", "warning", IGNORED)
+        frame.loc[orphan, "_ignore"] = True
+
+    hh_ok = hh[in_scope_mask & hh["household_id"].notna() & ~hh["household_id"].isin(
+        left_out_ids)]
+    hh_ok = hh_ok[hh_ok["status"] == "active"]
+    # An active household whose own rows were fine but whose children failed is left out too.
+    in_scope_ids = set(hh.loc[in_scope_mask, "household_id"].dropna())
+    left_out = len(in_scope_ids & left_out_ids) + int(unidentified.sum())
+    in_scope = len(in_scope_ids) + int(unidentified.sum())
+
+    keep = set(hh_ok["household_id"])
+    hh_ok = _check_referrals(hh_ok, issues, all_ids)
+    _check_membership(hh_ok, members[~members["_ignore"]], issues)
+
+    def kept(frame):
+        return frame[~frame["_ignore"] & frame["household_id"].isin(keep)].drop(
+            columns=[c for c in frame.columns if c.startswith("_")])
+
+    return Prepared(
+        households=hh_ok.drop(columns=[c for c in hh_ok.columns if c.startswith("_")]),
+        members=kept(members), holdings=kept(holdings), activities=kept(activities),
+        tags=kept(tags), overrides=kept(overrides), issues=issues.frame(),
+        statuses=statuses, in_scope=in_scope, left_out=left_out,
+    )
+
+
+def _active_overrides(overrides: pd.DataFrame, issues: Issues, as_of: dt.date) -> pd.DataFrame:
+    usable = overrides[~overrides["_ignore"]]
+    expired = usable["expires_on"].notna() & (usable["expires_on"] < pd.Timestamp(as_of))
+    issues.add("segment_overrides", usable[expired], "expires_on", "override_not_expired",
+               "warning", "expired override ignored")
+    overrides.loc[usable.index[expired], "_ignore"] = True
+    active = overrides[~overrides["_ignore"]]
+    clash = active["household_id"].duplicated(keep=False) & active["household_id"].notna()
+    issues.add("segment_overrides", active[clash], "tier", "one_override_per_household",
+               "warning", "conflicting overrides ignored")
+    overrides.loc[active.index[clash], "_ignore"] = True
+    return overrides
+
+
+def _check_referrals(hh: pd.DataFrame, issues: Issues, all_ids: set) -> pd.DataFrame:
+    hh = hh.copy()
+    ref = hh["referred_by_household_id"]
+    itself = ref.notna() & (ref == hh["household_id"])
+    unknown = ref.notna() & ~ref.isin(all_ids)
+    issues.add("households", hh[itself], "referred_by_household_id", "not_self_referral",
+               "warning", "referral ignored")
+    issues.add("households", hh[unknown], "referred_by_household_id", "referrer_exists",
+               "warning", "referral ignored")
+    hh.loc[itself | unknown, "referred_by_household_id"] = pd.NA
+    return hh
+
+
+def _check_membership(hh: pd.DataFrame, members: pd.DataFrame, issues: Issues) -> None:
+    counts = members.groupby("household_id").size()
+    n = hh["household_id"].map(counts).fillna(0).astype(int)
+    expected = hh["household_type"].map({"individual": 1, "couple": 2})
+    wrong = n != expected
+    rows = hh[wrong]
+    issues.add("households", rows, "household_type", "member_count_matches_type", "warning",
+               "segmented on the members present", value=rows["household_type"] + " with "
+               + n[wrong].astype(str) + " member(s)")
