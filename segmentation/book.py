@@ -35,15 +35,21 @@ class UntrustworthyRunError(RuntimeError):
 
 
 @dataclass
+class ProfiledBook:
+    """The households that can be segmented, profiled, with what was wrong with the input."""
+
+    prepared: Prepared
+    profiles: pd.DataFrame
+    issues: pd.DataFrame  # data_quality_issues columns (without run id and date)
+
+
+@dataclass
 class BookResult:
     """A segmented book, ready to publish."""
 
     segments: pd.DataFrame  # client_segments columns, amounts as decimal text
     criteria: pd.DataFrame  # client_segment_criteria columns
     distribution: pd.DataFrame  # segment_distribution columns
-    issues: pd.DataFrame  # data_quality_issues columns (without run id and date)
-    profiles: pd.DataFrame
-    prepared: Prepared
 
 
 def check_left_out(prepared: Prepared, rules: Rules) -> None:
@@ -56,20 +62,26 @@ def check_left_out(prepared: Prepared, rules: Rules) -> None:
             f"{limit:.1%} allowed (quality.max_left_out_share); see the data-quality report")
 
 
-def segment_book(extract: CrmExtract, as_of: dt.date, rules: Rules, *,
-                 previous_tiers: pd.Series | None = None, run_id: str = "",
-                 language: str | None = None) -> BookResult:
-    """Validate, profile, score and segment every active household of the CRM."""
+def profile_book(extract: CrmExtract, as_of: dt.date, rules: Rules) -> ProfiledBook:
+    """Validate every relation and roll the usable records up into household profiles."""
     prepared = prepare(extract, rules, as_of)
     check_left_out(prepared, rules)
     profiles, profile_issues = build_profiles(prepared, rules, as_of)
+    issues = pd.concat([prepared.issues, profile_issues], ignore_index=True)
+    return ProfiledBook(prepared=prepared, profiles=profiles, issues=issues)
+
+
+def segment_book(book: ProfiledBook, as_of: dt.date, rules: Rules, *,
+                 previous_tiers: pd.Series | None = None, run_id: str = "",
+                 language: str | None = None) -> BookResult:
+    """Score and segment every profiled household, with its explanation."""
+    profiles, prepared = book.profiles, book.prepared
     scores = value_scores(profiles, rules)
     assessment = assess(profiles, scores, prepared.overrides, rules, previous_tiers)
     criteria = criteria_rows(profiles, assessment, rules)
 
     seg = assessment.segments
-    expired = prepared.issues.loc[prepared.issues["check"] == "override_not_expired",
-                                  "household_id"]
+    expired = book.issues.loc[book.issues["check"] == "override_not_expired", "household_id"]
     seg["expired_override"] = seg.index.isin(expired)
     seg["partial_figures"] = profiles["partial_figures"]
     seg["override"] = seg["overridden"]
@@ -99,12 +111,9 @@ def segment_book(extract: CrmExtract, as_of: dt.date, rules: Rules, *,
     out = out.sort_values("value_rank").reset_index(drop=True)[SEGMENT_COLUMNS]
 
     criteria.insert(1, "as_of_date", as_of)
-    issues = pd.concat([prepared.issues, profile_issues], ignore_index=True)
-    log.info("segmented %d households; %d left out; %d data-quality issues",
-             len(out), prepared.left_out, len(issues))
+    log.info("segmented %d households", len(out))
     return BookResult(segments=out, criteria=criteria,
-                      distribution=distribution(out, as_of, rules), issues=issues,
-                      profiles=profiles, prepared=prepared)
+                      distribution=distribution(out, as_of, rules))
 
 
 def distribution(segments: pd.DataFrame, as_of: dt.date, rules: Rules) -> pd.DataFrame:

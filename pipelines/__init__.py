@@ -1,0 +1,1 @@
+"""Dagster definitions of the weekly segmentation: thin wrappers around `segmentation`."""

@@ -1,0 +1,1 @@
+"""Client segmentation of a financial-advisory firm: the rules, in plain pandas."""

@@ -1,0 +1,184 @@
+"""The warehouse tables BI reads, and the one transaction that publishes a week into them."""
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+
+import pandas as pd
+import sqlalchemy as sa
+
+log = logging.getLogger(__name__)
+
+MONEY = sa.Numeric(14, 2)
+metadata = sa.MetaData()
+
+
+def _segment_columns() -> list[sa.Column]:
+    return [
+        sa.Column("household_id", sa.Text, nullable=False),
+        sa.Column("as_of_date", sa.Date, nullable=False),
+        sa.Column("segment", sa.Text, nullable=False),
+        sa.Column("tier", sa.Text, nullable=False),
+        sa.Column("has_potential", sa.Boolean, nullable=False),
+        sa.Column("potential_tier", sa.Text),
+        sa.Column("computed_segment", sa.Text, nullable=False),
+        sa.Column("override_reason", sa.Text),
+        sa.Column("household_type", sa.Text, nullable=False),
+        sa.Column("aum", MONEY),
+        sa.Column("insurance_premiums", MONEY),
+        sa.Column("annual_savings", MONEY),
+        sa.Column("annual_income", MONEY),
+        sa.Column("net_worth", MONEY),
+        sa.Column("value_score", sa.Float(53)),
+        sa.Column("value_percentile", sa.Float(53)),
+        sa.Column("value_rank", sa.Integer),
+        *(sa.Column(f"criteria_met_{t}", sa.Integer, nullable=False) for t in "abcde"),
+        sa.Column("flags", sa.Text, nullable=False),
+        sa.Column("reasons", sa.Text, nullable=False),
+        sa.Column("rules_version", sa.Text, nullable=False),
+        sa.Column("run_id", sa.Text, nullable=False),
+    ]
+
+
+client_segments = sa.Table(
+    "client_segments", metadata, *_segment_columns(),
+    sa.PrimaryKeyConstraint("household_id", name="client_segments_pk"),
+)
+client_segment_history = sa.Table(
+    "client_segment_history", metadata, *_segment_columns(),
+    sa.PrimaryKeyConstraint("as_of_date", "household_id", name="client_segment_history_pk"),
+)
+client_segment_criteria = sa.Table(
+    "client_segment_criteria", metadata,
+    sa.Column("household_id", sa.Text, nullable=False),
+    sa.Column("as_of_date", sa.Date, nullable=False),
+    sa.Column("tier", sa.Text, nullable=False),
+    sa.Column("characteristic", sa.Text, nullable=False),
+    sa.Column("figure", sa.Text),
+    sa.Column("threshold", sa.Text),
+    sa.Column("met", sa.Boolean, nullable=False),
+    sa.PrimaryKeyConstraint("as_of_date", "household_id", "tier", "characteristic",
+                            name="client_segment_criteria_pk"),
+)
+segment_distribution = sa.Table(
+    "segment_distribution", metadata,
+    sa.Column("as_of_date", sa.Date, nullable=False),
+    sa.Column("tier", sa.Text, nullable=False),
+    sa.Column("households", sa.Integer, nullable=False),
+    sa.Column("share", sa.Float(53), nullable=False),
+    sa.Column("target_min", sa.Float(53), nullable=False),
+    sa.Column("target_max", sa.Float(53), nullable=False),
+    sa.Column("within_target", sa.Boolean, nullable=False),
+    sa.PrimaryKeyConstraint("as_of_date", "tier", name="segment_distribution_pk"),
+)
+data_quality_issues = sa.Table(
+    "data_quality_issues", metadata,
+    sa.Column("as_of_date", sa.Date, nullable=False),
+    sa.Column("run_id", sa.Text, nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("record_id", sa.Text),
+    sa.Column("column", sa.Text),
+    sa.Column("check", sa.Text, nullable=False),
+    sa.Column("value", sa.Text),
+    sa.Column("severity", sa.Text, nullable=False),
+    sa.Column("action", sa.Text, nullable=False),
+)
+data_quality_runs = sa.Table(
+    "data_quality_runs", metadata,
+    sa.Column("as_of_date", sa.Date, nullable=False),
+    sa.Column("run_id", sa.Text, nullable=False),
+    sa.Column("suite", sa.Text, nullable=False),
+    sa.Column("check", sa.Text, nullable=False),
+    sa.Column("passed", sa.Boolean, nullable=False),
+    sa.Column("failed_records", sa.Integer, nullable=False),
+    sa.Column("details", sa.Text),
+)
+# Tables holding one as-of date's rows each, replaced date by date.
+PER_DATE = (client_segment_history, client_segment_criteria, segment_distribution,
+            data_quality_issues, data_quality_runs)
+
+
+@dataclass
+class Publication:
+    """The frames of one week, keyed by warehouse table name."""
+
+    as_of: dt.date
+    frames: dict[str, pd.DataFrame]
+
+
+def create_tables(engine: sa.Engine) -> None:
+    """Create any missing warehouse table; existing ones, their views and grants are kept."""
+    metadata.create_all(engine, checkfirst=True)
+
+
+def _records(frame: pd.DataFrame, table: sa.Table) -> list[dict]:
+    columns = [c.name for c in table.columns if c.name in frame.columns]
+    clean = frame[columns].astype(object).where(frame[columns].notna(), None)
+    for column in table.columns:
+        if isinstance(column.type, sa.Numeric) and not isinstance(column.type, sa.Float):
+            # Amounts travel as decimal text, so no float ever touches a cent.
+            clean[column.name] = clean[column.name].map(Decimal, na_action="ignore")
+    return clean.to_dict("records")
+
+
+def _lock(conn: sa.Connection, as_of: dt.date) -> None:
+    """Serialise publications: two runs never interleave their writes."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": 7_340_021})
+
+
+def latest_as_of(conn: sa.Connection) -> dt.date | None:
+    value = conn.execute(sa.select(sa.func.max(client_segment_history.c.as_of_date))).scalar()
+    if isinstance(value, str):
+        value = dt.date.fromisoformat(value)
+    return value
+
+
+def publish(engine: sa.Engine, publication: Publication) -> dict[str, int]:
+    """Replace the week's rows in every table, and the current segments, in one transaction.
+
+    `client_segments` is replaced only when this week is the newest one published, so a
+    backfill of an old week never hides the current tiers.
+    """
+    create_tables(engine)
+    written = {}
+    as_of = publication.as_of
+    with engine.begin() as conn:
+        _lock(conn, as_of)
+        newest = latest_as_of(conn)
+        for table in PER_DATE:
+            frame = publication.frames.get(table.name)
+            if frame is None:
+                continue
+            conn.execute(sa.delete(table).where(table.c.as_of_date == as_of))
+            records = _records(frame, table)
+            if records:
+                conn.execute(sa.insert(table), records)
+            written[table.name] = len(records)
+        if newest is None or as_of >= newest:
+            conn.execute(sa.delete(client_segments))
+            records = _records(publication.frames["client_segments"], client_segments)
+            if records:
+                conn.execute(sa.insert(client_segments), records)
+            written["client_segments"] = len(records)
+        else:
+            log.info("kept client_segments of %s: %s is an older week", newest, as_of)
+    for name, count in written.items():
+        log.info("wrote %d rows to %s for %s", count, name, as_of)
+    return written
+
+
+def previous_tiers(engine: sa.Engine, as_of: dt.date) -> pd.Series:
+    """Each household's tier in the last week published before `as_of` (empty when none)."""
+    h = client_segment_history
+    if not sa.inspect(engine).has_table(h.name):
+        return pd.Series(dtype="str")
+    latest = (sa.select(h.c.household_id, sa.func.max(h.c.as_of_date).label("as_of_date"))
+              .where(h.c.as_of_date < as_of).group_by(h.c.household_id).subquery())
+    query = sa.select(h.c.household_id, h.c.tier).join(
+        latest, sa.and_(h.c.household_id == latest.c.household_id,
+                        h.c.as_of_date == latest.c.as_of_date))
+    with engine.connect() as conn:
+        frame = pd.read_sql(query, conn)
+    return frame.set_index("household_id")["tier"].astype("str")
