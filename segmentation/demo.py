@@ -135,13 +135,16 @@ _TAG_CHANCE = np.array([
     [0.25, 0.22, 0.15],   # (unmapped)
 ]).T
 _CONDUCT = (0.12, 0.78, 0.10)  # good, ordinary, poor
-_OVERRIDE_TIERS = {"A": 25, "B": 20, "B+": 10, "C": 15, "C+": 10, "D": 10, "E": 10}
-_OVERRIDE_REASONS = (
-    "Famille du conseiller", "Client de longue date, relation privilégiée",
-    "Succession en cours", "Transfert prévu vers un autre cabinet",
-    "Grand potentiel de références", "Comportement inacceptable envers l'adjointe",
-    "Entente particulière avec la direction",
-)
+# Forced tiers with their weight and the reasons advisors give for them.
+_OVERRIDES = {
+    "A": (25, ("Famille du conseiller", "Client de longue date, relation privilégiée")),
+    "B": (20, ("Grand potentiel de références", "Entente particulière avec la direction")),
+    "B+": (10, ("Héritage attendu", "Relève d'entreprise familiale")),
+    "C": (15, ("Succession en cours", "Actifs transférés chez un concurrent")),
+    "C+": (10, ("Jeune professionnel à suivre",)),
+    "D": (10, ("Transfert prévu vers un autre cabinet", "Ne souhaite plus de suivi")),
+    "E": (10, ("Comportement inacceptable envers l'adjointe", "Plaintes répétées")),
+}
 _UNPARSEABLE = ("n/a", "12,34,5", "N/D", "voir dossier", "1.234.5")
 
 
@@ -214,9 +217,10 @@ def generate_demo_crm(households: int = DEFAULT_HOUSEHOLDS, seed: int = DEFAULT_
     as_of = as_of or _today()
     rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(7)]
     book = _households(rngs[0], households, as_of)
+    members = _members(rngs[1], book, as_of)  # also completes the households' net worth
     frames = {
-        "households": book.pop("frame"),
-        "members": _members(rngs[1], book, as_of),
+        "households": book["frame"],
+        "members": members,
         "holdings": _holdings(rngs[2], book),
         "activities": _activities(rngs[3], book, as_of),
         "household_tags": _tags(rngs[4], book),
@@ -273,8 +277,9 @@ def _members(rng, book: dict, as_of: dt.date) -> pd.DataFrame:
     last[keeps_name] = last[np.flatnonzero(keeps_name) - 1]
     names = (*_FEMALE, *_MALE)
     suffix = pd.Series(rng.integers(1, 100, m)).astype("str").where(rng.random(m) < 0.5, "")
-    email = (_pick([_ascii(x) for x in names], first) + "." + _pick([_ascii(x) for x in _LAST], last)
-             + suffix + "@" + _pick(_DOMAINS, _draw(rng, (6, 3, 1), m)))
+    email = (_pick([_ascii(x) for x in names], first) + "."
+             + _pick([_ascii(x) for x in _LAST], last) + suffix + "@"
+             + _pick(_DOMAINS, _draw(rng, (6, 3, 1), m)))
 
     # Occupation: retired or student by age, else a working one; income follows the occupation.
     u = rng.random(m)
@@ -388,7 +393,6 @@ def _activities(rng, book: dict, as_of: dt.date) -> pd.DataFrame:
 
 
 def _tags(rng, book: dict) -> pd.DataFrame:
-    n = book["n"]
     chance = _TAG_CHANCE[book["conduct"]]
     chance[:, list(_TAGS).index("mature_entrepreneur")] *= book["entrepreneur"]
     hh, code = np.nonzero(rng.random(chance.shape) < chance)
@@ -402,12 +406,245 @@ def _overrides(rng, book: dict, as_of: dt.date) -> pd.DataFrame:
     n = book["n"]
     k = min(n, max(2, round(0.006 * n)))
     hh = np.sort(rng.choice(n, size=k, replace=False))
+    tier = _draw(rng, (w for w, _ in _OVERRIDES.values()), k)
+    reasons = {t: dict.fromkeys(r, 1) for t, (_, r) in _OVERRIDES.items()}
     expiry = _draw(rng, (45, 35, 20), k)  # none, later, already past
     days = np.where(expiry == 1, -rng.integers(1, 366, k), rng.integers(1, 400, k))
     return pd.DataFrame({
         "household_id": book["ids"].take(hh).reset_index(drop=True),
-        "tier": _pick(list(_OVERRIDE_TIERS), _draw(rng, _OVERRIDE_TIERS.values(), k)),
-        "reason": _pick(_OVERRIDE_REASONS, rng.integers(0, len(_OVERRIDE_REASONS), k)),
+        "tier": _pick(list(_OVERRIDES), tier),
+        "reason": _spell(rng, reasons, tier),
         "set_by": book["frame"]["advisor_id"].take(hh).reset_index(drop=True),
         "expires_on": _dates(as_of, days, missing=expiry == 0),
     })
+
+
+def _add_dirt(rng, frames: dict[str, pd.DataFrame], book: dict) -> None:
+    """Spoil a small share of the book the ways the CRM contract says real CRMs are spoiled."""
+    n, ids = book["n"], book["ids"]
+    households, members, holdings = frames["households"], frames["members"], frames["holdings"]
+    width = len(ids.iloc[0]) - 2
+
+    def few(share: float) -> int:
+        return max(1, round(share * n))
+
+    def absent(k: int) -> pd.Series:  # ids of households that do not exist
+        return _ids("H-", n + 1 + rng.permutation(n)[:k], width)
+
+    def renumber(frame: pd.DataFrame, column: str, prefix: str, k: int) -> pd.Series:
+        return _ids(prefix, len(frame) + 1 + np.arange(k), len(frame[column].iloc[0]) - 2)
+
+    # Disjoint active households for each structural defect.
+    pool = rng.permutation(np.flatnonzero(book["status"] == 0))
+    couples, singles = pool[book["couple"][pool]], pool[~book["couple"][pool]]
+    lone, extra = couples[:few(0.002)], singles[:few(0.001)]
+    rest = pool[~np.isin(pool, np.concatenate([lone, extra]))]
+    twice, self_ref, gone_ref = np.split(rest[:few(0.0004) * 2 + few(0.0006)],
+                                         [few(0.0004), few(0.0004) * 2])
+
+    # Members: a couple with one member, an individual with two, members of no household.
+    heads = np.searchsorted(book["member_household"], np.concatenate([lone, extra]))
+    spouse = members.iloc[heads[len(lone):]].copy()
+    spouse["member_id"] = renumber(members, "member_id", "M-", len(spouse)).to_numpy()
+    spouse["first_name"] = _pick((*_FEMALE, *_MALE), rng.integers(0, 60, len(spouse))).to_numpy()
+    spouse["email"] = pd.Series(np.nan, index=spouse.index, dtype="str")
+    stray = members.iloc[rng.integers(0, len(members), few(0.0005))].copy()
+    stray["member_id"] = renumber(members, "member_id", "M-", len(spouse) + len(stray)).to_numpy()[
+        len(spouse):]
+    stray["household_id"] = absent(len(stray)).to_numpy()
+    members = pd.concat([members.drop(members.index[heads[:len(lone)] + 1]), spouse, stray])
+    empty = rng.choice(len(members), size=few(0.001), replace=False)
+    members.iloc[empty, members.columns.get_loc("occupation")] = ""
+
+    # Holdings: some of no household, some sharing an id.
+    stray = holdings.iloc[rng.integers(0, len(holdings), few(0.0005))].copy()
+    stray["holding_id"] = renumber(holdings, "holding_id", "P-", len(stray)).to_numpy()
+    stray["household_id"] = absent(len(stray)).to_numpy()
+    copies = holdings.iloc[rng.integers(0, len(holdings), few(0.0004))].copy()
+    copies["status"] = "closed"
+    holdings = pd.concat([holdings, stray, copies])
+
+    # Households: one id on two rows, self-referrals, referrers that are not households.
+    again = households.iloc[twice].copy()
+    again["advisor_id"] = _ids("CONS-", rng.integers(1, 10, len(again)), 2).to_numpy()
+    again["net_worth"] = None
+    referral = households.columns.get_loc("referred_by_household_id")
+    households.iloc[self_ref, referral] = ids.iloc[self_ref].to_numpy()
+    households.iloc[gone_ref, referral] = absent(len(gone_ref)).to_numpy()
+    households.iloc[np.concatenate([self_ref, gone_ref]),
+                    households.columns.get_loc("relationship")] = "referral"
+    households = pd.concat([households, again])
+
+    overrides = frames["segment_overrides"]
+    unknown = pd.DataFrame({"household_id": absent(1), "tier": ["A"],
+                            "reason": ["Ancien client, dossier fermé"],
+                            "set_by": pd.Series([None], dtype="str"),
+                            "expires_on": pd.Series([pd.NaT], dtype="datetime64[s]")})
+    frames.update(households=households, members=members, holdings=holdings,
+                  segment_overrides=pd.concat([overrides, unknown]))
+    _spoil_amounts(rng, frames)
+
+
+_AMOUNTS = (("households", "net_worth"), ("members", "annual_income"),
+            ("members", "annual_savings"), ("holdings", "market_value"),
+            ("holdings", "annual_premium"))
+# Share of the known amounts spoiled each way; the formatted ones still read as their number.
+_AMOUNT_DIRT = {"formatted": 0.006, "negative": 0.0002, "absurd": 0.0001, "empty": 0.0003,
+                "unparseable": 0.0002}
+
+
+def _spoil_amounts(rng, frames: dict[str, pd.DataFrame]) -> None:
+    columns = [frames[r][c].to_numpy(dtype=object, copy=True) for r, c in _AMOUNTS]
+    known = [np.flatnonzero(pd.notna(c)) for c in columns]
+    offsets = np.cumsum([0] + [len(k) for k in known])
+    counts = [max(1, round(share * offsets[-1])) for share in _AMOUNT_DIRT.values()]
+    slots = rng.choice(offsets[-1], size=min(sum(counts), offsets[-1]), replace=False)
+    kinds = np.repeat(np.arange(len(counts)), counts)[:len(slots)]
+    for c, column in enumerate(columns):
+        mine = (slots >= offsets[c]) & (slots < offsets[c + 1])
+        rows, kind = known[c][slots[mine] - offsets[c]], kinds[mine]
+        values = column[rows].astype(float)
+        spoiled = np.select(
+            [kind == 1, kind == 2], [-np.maximum(values, 1.0), 1e9 + 1000 * values], values)
+        spoiled = np.round(spoiled, 2).astype(object)
+        spoiled[kind == 0] = _spelled(rng, values[kind == 0])
+        spoiled[kind == 3] = ""
+        garbage = _pick(_UNPARSEABLE, rng.integers(0, len(_UNPARSEABLE), int((kind == 4).sum())))
+        spoiled[kind == 4] = garbage.to_numpy(dtype=object)
+        column[rows] = spoiled
+        relation, name = _AMOUNTS[c]
+        frames[relation][name] = pd.Series(column, index=frames[relation].index, dtype=object)
+
+
+def _spelled(rng, values: np.ndarray) -> np.ndarray:
+    """Amounts as an export writes them: '1 234 567,89 $' (three kinds of space),
+    '1,234,567.89' or '$1234567.89'."""
+    cents = np.round(np.abs(values) * 100).astype(np.int64)
+    digits = pd.Series(cents // 100).astype("str")
+    padded = digits.str.zfill(12)
+    change = pd.Series(cents % 100).astype("str").str.zfill(2)
+
+    def grouped(sep: str) -> pd.Series:
+        text = padded.str[0:3]
+        for start in (3, 6, 9):
+            text = text + sep + padded.str[start:start + 3]
+        return text.str.lstrip("0" + sep).where(digits != "0", "0")
+
+    style = rng.integers(0, 5, len(values))
+    spelled = [grouped(sep) + "," + change + sep + "$" for sep in (" ", "\u00a0", "\u202f")]
+    spelled += [grouped(",") + "." + change, "$" + digits + "." + change]
+    return np.choose(style, [s.to_numpy(dtype=object) for s in spelled])
+
+
+def write_crm(engine: sa.Engine, frames: dict[str, pd.DataFrame],
+              amounts_as_text: bool = False) -> None:
+    """Create the contract's tables (without primary keys: dirty ids repeat) and load `frames`.
+
+    PostgreSQL under psycopg 3 is loaded with COPY, anything else with batched executemany.
+    Amounts go in as given, text or number, except into PostgreSQL NUMERIC columns
+    (`amounts_as_text=False`), which refuse text: there a formatted amount is stored as the
+    number it spells and one that spells no number ('', 'n/a', '12,34,5') as NULL.
+    """
+    metadata = crm_metadata(amounts_as_text, primary_keys=False)
+    metadata.create_all(engine)
+    with engine.begin() as conn:
+        copy = conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg"
+        numeric = copy and not amounts_as_text
+        for name in RELATIONS:
+            table = metadata.tables[name]
+            values = {c.name: _column(frames[name][c.name], c.type, numeric, as_text=copy)
+                      for c in table.columns}
+            if copy:
+                _copy(conn, name, values)
+            else:
+                _executemany(conn, name, values)
+            log.info("wrote %d rows to %s", len(frames[name]), name)
+
+
+def _column(values: pd.Series, kind, numeric: bool, as_text: bool) -> pd.Series:
+    """One column as the database takes it: text for COPY, else Python values (None = NULL)."""
+    if isinstance(kind, sa.DateTime):
+        stamps = pd.DatetimeIndex(values)
+        if stamps.tz is None:
+            stamps = stamps.tz_localize(TIMEZONE)
+        wall = stamps.tz_localize(None)
+        offset = (wall - stamps.tz_convert("UTC").tz_localize(None)).total_seconds() // 60
+        sign = np.where(offset < 0, "-", "+")
+        hours, minutes = np.divmod(np.abs(offset.to_numpy(dtype=np.int64)), 60)
+        text = (pd.Series(np.datetime_as_string(wall.to_numpy("datetime64[s]"))).str.replace(
+            "T", " ") + sign + pd.Series(hours).astype("str").str.zfill(2) + ":"
+            + pd.Series(minutes).astype("str").str.zfill(2))
+        out = text.where(~np.asarray(stamps.isna()))
+    elif isinstance(kind, sa.Date):
+        days = pd.to_datetime(values).to_numpy("datetime64[D]")
+        out = pd.Series(np.datetime_as_string(days)).where(~np.isnat(days))
+    elif isinstance(kind, sa.Numeric) or values.dtype == object:
+        out = _amounts(values, numeric, as_text or not isinstance(kind, sa.Numeric))
+    else:
+        out = values.reset_index(drop=True).astype("str")
+    if as_text:
+        for char, escaped in (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r")):
+            out = out.str.replace(char, escaped, regex=False)
+        return out.astype("str").fillna("\\N")
+    return pd.Series(out.to_numpy(dtype=object, na_value=None))
+
+
+def _amounts(values: pd.Series, numeric: bool, as_text: bool) -> pd.Series:
+    """Numbers to exact cents; text kept as written, or read as a number when `numeric`."""
+    values = values.reset_index(drop=True)
+    number = pd.to_numeric(values, errors="coerce").astype(float)
+    written = values.notna() & number.isna()
+    if numeric:
+        text = values[written].astype("str").str.replace(r"[\s$\u00a0\u202f]", "", regex=True)
+        english = text.str.contains(".", regex=False)
+        text = text.where(english, text.str.replace(",", ".", regex=False))
+        number[written] = pd.to_numeric(text.str.replace(",", "", regex=False), errors="coerce")
+        written[:] = False
+    if not as_text:
+        out = number.astype(object).where(number.notna(), None)
+    else:
+        cents = np.round(number.fillna(0).to_numpy() * 100).astype(np.int64)
+        whole, change = np.divmod(np.abs(cents), 100)
+        out = (pd.Series(np.where(cents < 0, "-", "")) + pd.Series(whole).astype("str") + "."
+               + pd.Series(change).astype("str").str.zfill(2)).where(number.notna())
+    out = out.astype(object)
+    out[written] = values[written]
+    return out
+
+
+def _copy(conn, name: str, values: dict[str, pd.Series]) -> None:
+    columns = list(values)
+    quote = conn.dialect.identifier_preparer.quote
+    statement = f"COPY {quote(name)} ({', '.join(map(quote, columns))}) FROM STDIN"
+    rows = len(values[columns[0]])
+    with conn.connection.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
+        for start in range(0, rows, _CHUNK):
+            part = [values[c].iloc[start:start + _CHUNK] for c in columns]
+            lines = part[0].str.cat(part[1:], sep="\t") if len(part) > 1 else part[0]
+            copy.write("\n".join(lines.tolist()) + "\n")
+
+
+def _executemany(conn, name: str, values: dict[str, pd.Series]) -> None:
+    # Untyped statement: amounts pass through as given, text or number.
+    table = sa.table(name, *(sa.column(c) for c in values))
+    columns = [values[c].tolist() for c in values]
+    rows = list(zip(*columns, strict=True))
+    for start in range(0, len(rows), _CHUNK):
+        batch = [dict(zip(values, row, strict=True)) for row in rows[start:start + _CHUNK]]
+        conn.execute(sa.insert(table), batch)
+
+
+def build_demo_crm(url: str, households: int = DEFAULT_HOUSEHOLDS, seed: int = DEFAULT_SEED,
+                   as_of: dt.date | None = None, amounts_as_text: bool = False) -> dict[str, int]:
+    """Replace the CRM at `url` with a fresh demo book; return the row count of each relation."""
+    target = sa.make_url(url)
+    if target.get_backend_name() == "sqlite" and target.database not in (None, "", ":memory:"):
+        Path(target.database).unlink(missing_ok=True)
+    frames = generate_demo_crm(households, seed, as_of)
+    engine = sa.create_engine(target)
+    try:
+        crm_metadata(amounts_as_text, primary_keys=False).drop_all(engine)
+        write_crm(engine, frames, amounts_as_text)
+    finally:
+        engine.dispose()
+    return {name: len(frames[name]) for name in RELATIONS}

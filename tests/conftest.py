@@ -1,0 +1,81 @@
+"""Shared fixtures: a CRM built from example households, and the weekly job run in-process."""
+
+import datetime as dt
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+import yaml
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from pipelines.resources import (  # noqa: E402
+    CrmDatabaseResource,
+    RulesResource,
+    WarehouseResource,
+)
+from segmentation.crm import create_crm  # noqa: E402
+from segmentation.rules import load_rules  # noqa: E402
+
+
+class Week:
+    """One SQLite CRM and warehouse in a temporary folder, and a way to run a week on them."""
+
+    def __init__(self, tmp_path: Path, monkeypatch):
+        self.dir = tmp_path
+        self.crm_url = f"sqlite:///{tmp_path / 'crm.sqlite'}"
+        self.warehouse_url = f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
+        self.monkeypatch = monkeypatch
+        monkeypatch.setenv("CRM_DATABASE_URL", self.crm_url)
+        monkeypatch.setenv("WAREHOUSE_DATABASE_URL", self.warehouse_url)
+        monkeypatch.delenv("SEGMENTATION_RULES", raising=False)
+
+    def crm(self, rows: dict[str, list[dict]], **kwargs) -> "Week":
+        create_crm(sa.create_engine(self.crm_url), rows, **kwargs)
+        return self
+
+    def rules(self, **changes) -> "Week":
+        """Use the default rules with some keys changed (dotted paths: `potential.value_band`)."""
+        data = load_rules().model_dump(mode="json")
+        for dotted, value in changes.items():
+            node = data
+            *path, last = dotted.split(".")
+            for key in path:
+                node = node[key]
+            node[last] = value
+        path = self.dir / "rules.yaml"
+        path.write_text(yaml.safe_dump(data, allow_unicode=True), "utf-8")
+        self.monkeypatch.setenv("SEGMENTATION_RULES", str(path))
+        return self
+
+    def run(self, as_of: dt.date | str, *, raise_on_error: bool = True):
+        """Materialize every asset for the week of `as_of`, in process, as the schedule would."""
+        return dg.materialize(
+            _assets(),
+            partition_key=str(as_of),
+            resources=RESOURCES,
+            instance=dg.DagsterInstance.ephemeral(),
+            raise_on_error=raise_on_error,
+        )
+
+    def table(self, name: str) -> pd.DataFrame:
+        with sa.create_engine(self.warehouse_url).connect() as conn:
+            return pd.read_sql(sa.text(f"SELECT * FROM {name}"), conn)
+
+
+RESOURCES = {"crm": CrmDatabaseResource(), "warehouse": WarehouseResource(),
+             "rules": RulesResource()}
+
+
+def _assets():
+    from pipelines import assets
+
+    return dg.load_assets_from_modules([assets])
+
+
+@pytest.fixture
+def week(tmp_path, monkeypatch) -> Week:
+    return Week(tmp_path, monkeypatch)
