@@ -33,7 +33,7 @@ class Members(pa.DataFrameModel):
     member_id: Series[str] = pa.Field(unique=True)
     household_id: Series[str]
     occupation: Series[str] = pa.Field(nullable=True)
-    business_since: Series["datetime64[us]"] = pa.Field(nullable=True)
+    business_since: Series["datetime64[us]"] = pa.Field(nullable=True)  # noqa: F821
     annual_income: Cents = pa.Field(ge=0, nullable=True)
     annual_savings: Cents = pa.Field(ge=0, nullable=True)
 
@@ -86,7 +86,7 @@ class SegmentOverrides(pa.DataFrameModel):
     household_id: Series[str]
     tier: Series[str] = pa.Field(isin=[f"{t}{p}" for t in "ABCDE" for p in ("", "+")])
     reason: Series[str]
-    expires_on: Series["datetime64[us]"] = pa.Field(nullable=True)
+    expires_on: Series["datetime64[us]"] = pa.Field(nullable=True)  # noqa: F821
 
     class Config:
         strict = False

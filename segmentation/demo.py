@@ -48,16 +48,16 @@ _DOMAINS = ("example.org", "example.com", "example.net")
 # Occupations of working members: masculine, feminine, English, median income, relative weight.
 # Most spellings are in the rules' taxonomy; the abbreviations and a few English ones are not.
 _WORK = (
-    ("Médecin", "Médecin", "Physician", 250_000, 0.5),
-    ("Omnipraticien", "Omnipraticienne", "General practitioner", 230_000, 0.2),
-    ("Pharmacien", "Pharmacienne", "Pharmacist", 120_000, 0.5),
+    ("Médecin", "Médecin", "Physician", 250_000, 0.35),
+    ("Omnipraticien", "Omnipraticienne", "General practitioner", 230_000, 0.15),
+    ("Pharmacien", "Pharmacienne", "Pharmacist", 120_000, 0.35),
     ("Vétérinaire", "Vétérinaire", "Veterinarian", 100_000, 0.2),
-    ("Dentiste", "Dentiste", "Dentist", 200_000, 0.3),
-    ("Psychologue", "Psychologue", "Psychologist", 90_000, 0.4),
-    ("Entrepreneur", "Entrepreneure", "Business owner", 110_000, 2.0),
-    ("Propriétaire d'entreprise", "Propriétaire d'entreprise", "Entrepreneur", 100_000, 0.8),
+    ("Dentiste", "Dentiste", "Dentist", 200_000, 0.25),
+    ("Psychologue", "Psychologue", "Psychologist", 90_000, 0.3),
+    ("Entrepreneur", "Entrepreneure", "Business owner", 110_000, 1.2),
+    ("Propriétaire d'entreprise", "Propriétaire d'entreprise", "Entrepreneur", 100_000, 0.5),
     ("Médecin résident", "Médecin résidente", "Medical resident", 65_000, 0.2),
-    ("Professeur d'université", "Professeure d'université", "University professor", 125_000, 0.4),
+    ("Professeur d'université", "Professeure d'université", "University professor", 125_000, 0.25),
     ("Infirmier", "Infirmière", "Nurse", 78_000, 4.0),
     ("Infirmier auxiliaire", "Infirmière auxiliaire", "Nursing assistant", 52_000, 1.5),
     ("Ingénieur", "Ingénieure", "Engineer", 95_000, 3.5),
@@ -121,20 +121,35 @@ _TAGS = {
 }
 # Chance of each tag for a household of good, ordinary and poor conduct (columns of _TAGS).
 _TAG_CHANCE = np.array([
-    [0.20, 0.02, 0.0],    # diligent
-    [0.15, 0.02, 0.0],    # collaborative
-    [0.45, 0.28, 0.02],   # courteous
+    [0.12, 0.01, 0.0],    # diligent
+    [0.10, 0.01, 0.0],    # collaborative
+    [0.60, 0.42, 0.02],   # courteous
     [0.0, 0.02, 0.20],    # unfriendly
     [0.0, 0.01, 0.20],    # disagreeable
     [0.0, 0.0, 0.08],     # disrespectful
     [0.0, 0.01, 0.15],    # no_show
     [0.0, 0.01, 0.20],    # unresponsive
     [0.0, 0.04, 0.30],    # no_potential
-    [0.12, 0.07, 0.0],    # has_potential
-    [0.10, 0.10, 0.05],   # mature_entrepreneur, only for households with an entrepreneur
-    [0.25, 0.22, 0.15],   # (unmapped)
+    [0.15, 0.10, 0.0],    # has_potential
+    [0.25, 0.25, 0.10],   # mature_entrepreneur, only for households with an entrepreneur
+    [0.18, 0.15, 0.10],   # (unmapped)
 ]).T
 _CONDUCT = (0.12, 0.78, 0.10)  # good, ordinary, poor
+# Family, close friend, referral, limited, none, unknown.
+_RELATIONSHIP_SHARE = (1.5, 2.0, 22.0, 13.0, 5.0, 56.5)
+
+# Calibration of the figures, against the default rules' thresholds and target bands. A household's
+# capacity is its wealth factor (standard normal) plus its income relative to its type's, minus a
+# drop for the small clients who hold one small product. Each figure is log-normal: median for an
+# individual and for a couple at capacity 0, loading on capacity, own spread.
+_SHAPE = {"small_share": 0.11, "small_drop": 4.0, "income_wealth": 0.15, "income_spread": 0.2,
+          "capacity_income": 0.7, "investments": 0.6, "policies": (1.1, 1.6)}
+_FIGURES = {
+    "net_worth": (400_000, 800_000, 0.35, 0.25),
+    "aum": (120_000, 180_000, 0.35, 0.25),
+    "premium": (900, 900, 0.35, 0.45),  # per policy
+    "savings": (8500, 8500, 0.35, 0.25),  # per working member
+}
 # Forced tiers with their weight and the reasons advisors give for them.
 _OVERRIDES = {
     "A": (25, ("Famille du conseiller", "Client de longue date, relation privilégiée")),
@@ -236,8 +251,9 @@ def _households(rng, n: int, as_of: dt.date) -> dict:
     status = _draw(rng, (97.3, 1.2, 1.5), n)  # active, inactive, prospect
     conduct = _draw(rng, _CONDUCT, n)
     wealth = rng.standard_normal(n)
+    small = rng.random(n) < _SHAPE["small_share"]
     age = np.clip(rng.normal(53, 14, n), 21, 92)
-    relationship = _draw(rng, (2.5, 3.0, 18.0, 13.0, 5.0, 58.5), n)
+    relationship = _draw(rng, _RELATIONSHIP_SHARE, n)
     relationship[(conduct == 2) & (rng.random(n) < 0.35)] = 4  # poor conduct, no relationship
     ids = _ids("H-", np.arange(1, n + 1), max(6, len(str(2 * n))))
     # Rich households refer more: a referrer is drawn in proportion to its wealth.
@@ -258,7 +274,7 @@ def _households(rng, n: int, as_of: dt.date) -> dict:
         "client_since": _dates(as_of, since, missing=status == 2),
     })
     return {"frame": frame, "n": n, "couple": couple, "status": status, "conduct": conduct,
-            "wealth": wealth, "age": age, "ids": ids}
+            "wealth": wealth, "small": small, "age": age, "ids": ids}
 
 
 def _members(rng, book: dict, as_of: dt.date) -> pd.DataFrame:
@@ -295,18 +311,15 @@ def _members(rng, book: dict, as_of: dt.date) -> pd.DataFrame:
     entrepreneur = np.isin(occupation, _ENTREPRENEURS)
     years = rng.gamma(2.2, 3.5, m) + 0.3
     medians = np.array([o[3] for o in _OCCUPATIONS], dtype=float)
-    income = medians[occupation] * np.exp(0.35 * rng.standard_normal(m) + 0.25 * wealth[hh])
-    rate = np.minimum(0.09 * np.exp(0.6 * rng.standard_normal(m) + 0.35 * wealth[hh]), 0.6)
-    savings = np.select(
-        [occupation == len(_WORK), occupation > len(_WORK)],
-        [2500 * np.exp(0.9 * rng.standard_normal(m) + 0.5 * wealth[hh]),
-         300 * np.exp(rng.standard_normal(m))],
-        rate * income)
+    income = medians[occupation] * np.exp(_SHAPE["income_spread"] * rng.standard_normal(m)
+                                          + _SHAPE["income_wealth"] * wealth[hh])
+    capacity = _capacity(rng, book, np.bincount(hh, weights=income, minlength=n))[hh]
+    # Working, retired, student: a retiree saves less, a student hardly at all.
+    stage = np.clip(occupation - len(_WORK) + 1, 0, 2)
+    savings = np.choose(stage, (1.0, 0.6, 0.08)) * _lognormal(rng, "savings", couple[hh], capacity)
     no_income = rng.random(m) < 0.06
     no_savings = (rng.random(m) < 0.12) | (no_income & (rng.random(m) < 0.5))
-    book.update(member_household=hh, entrepreneur=np.bincount(hh[entrepreneur], minlength=n) > 0,
-                household_income=np.bincount(hh, weights=income, minlength=n))
-    _net_worth(rng, book)
+    book.update(member_household=hh, entrepreneur=np.bincount(hh[entrepreneur], minlength=n) > 0)
     return pd.DataFrame({
         "member_id": _ids("M-", np.arange(1, m + 1), max(7, len(str(2 * m)))),
         "household_id": book["ids"].take(hh).reset_index(drop=True),
@@ -323,32 +336,38 @@ def _members(rng, book: dict, as_of: dt.date) -> pd.DataFrame:
     })
 
 
-def _net_worth(rng, book: dict) -> None:
-    """Declared net worth grows with wealth, income and age; the household frame gets it."""
-    n, couple, status = book["n"], book["couple"], book["status"]
-    reference = np.where(couple, 130_000, 65_000)
-    capacity = book["wealth"] + 0.8 * np.log(np.maximum(book["household_income"], 5000) / reference)
+def _lognormal(rng, figure: str, couple: np.ndarray, capacity: np.ndarray) -> np.ndarray:
+    single, pair, loading, spread = _FIGURES[figure]
+    noise = rng.standard_normal(len(capacity))
+    return np.where(couple, pair, single) * np.exp(loading * capacity + spread * noise)
+
+
+def _capacity(rng, book: dict, household_income: np.ndarray) -> np.ndarray:
+    """Each household's capacity, kept in `book`; its declared net worth goes in the frame."""
+    couple, status, age = book["couple"], book["status"], book["age"]
+    relative = np.maximum(household_income, 5000) / np.where(couple, 130_000, 65_000)
+    capacity = (book["wealth"] + _SHAPE["capacity_income"] * np.log(relative)
+                - _SHAPE["small_drop"] * book["small"])
     book["capacity"] = capacity
-    worth = np.where(couple, 420_000, 200_000) * np.exp(
-        0.75 * capacity + 0.03 * (book["age"] - 53) + 0.55 * rng.standard_normal(n))
-    unknown = rng.random(n) < np.where(status == 2, 0.6, 0.12)
+    worth = _lognormal(rng, "net_worth", couple, capacity + 0.04 * (age - 53))
+    unknown = rng.random(len(capacity)) < np.where(status == 2, 0.6, 0.12)
     book["frame"]["net_worth"] = _money(worth, 1000, unknown)
+    return capacity
 
 
 def _holdings(rng, book: dict) -> pd.DataFrame:
     n, couple, status, capacity = book["n"], book["couple"], book["status"], book["capacity"]
-    investments = np.where(rng.random(n) < 0.12, 0, 1 + rng.poisson(0.6, n))
-    policies = rng.poisson(np.where(couple, 1.35, 0.9))
+    investments = np.where(rng.random(n) < 0.12, 0, 1 + rng.poisson(_SHAPE["investments"], n))
+    policies = rng.poisson(np.where(couple, *_SHAPE["policies"][::-1]))
     investments[status == 2] = 0
     policies[status == 2] = 0
     hh = np.repeat(np.arange(n), investments + policies)
     h = len(hh)
     first = np.cumsum(investments + policies) - (investments + policies)
     investment = (np.arange(h) - first[hh]) < investments[hh]
-    aum = np.where(couple, 110_000, 60_000) * np.exp(
-        0.9 * capacity + 0.02 * (book["age"] - 53) + 0.6 * rng.standard_normal(n))
+    aum = _lognormal(rng, "aum", couple, capacity + 0.03 * (book["age"] - 53))
     value = aum[hh] / np.maximum(investments[hh], 1) * np.exp(0.4 * rng.standard_normal(h) - 0.08)
-    premium = 600 * np.exp(0.45 * capacity[hh] + 0.6 * rng.standard_normal(h))
+    premium = _lognormal(rng, "premium", couple[hh], capacity[hh])
     closed = (rng.random(h) < 0.07) | (status[hh] == 1)
     value[closed & (rng.random(h) < 0.6)] = 0.0
     return pd.DataFrame({

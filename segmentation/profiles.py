@@ -6,7 +6,13 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from segmentation.rules import BEHAVIOURS, FIGURES, OCCUPATION_CATEGORIES, Rules
+from segmentation.rules import (
+    BEHAVIOURS,
+    ENTREPRENEUR,
+    FIGURES,
+    MATURE_ENTREPRENEUR,
+    Rules,
+)
 from segmentation.text import normalize_series, normalize_text
 from segmentation.validation import Issues, Prepared
 
@@ -114,12 +120,12 @@ def build_profiles(prepared: Prepared, rules: Rules, as_of: dt.date) -> tuple[pd
     seasoned = members["business_since"].notna() & (members["business_since"] <= pd.Timestamp(
         as_of - pd.DateOffset(years=rules.behaviour.mature_entrepreneur_years)))
     by_member = pd.DataFrame({"household_id": members["household_id"], "category": categories})
-    by_member.loc[(categories == "entrepreneur") & seasoned, "category"] = "mature_entrepreneur"
+    by_member.loc[(categories == ENTREPRENEUR) & seasoned, "category"] = MATURE_ENTREPRENEUR
     held = pd.crosstab(by_member["household_id"], by_member["category"]).reindex(
         index, fill_value=0) > 0
-    for category in (*OCCUPATION_CATEGORIES, "mature_entrepreneur"):
-        profile[f"occ_{category}"] = held[category] if category in held else False
-    profile["occ_mature_entrepreneur"] |= has_tag("mature_entrepreneur")
+    for category in rules.occupation_categories:
+        profile[f"occ_{category}"] = held.get(category, False)
+    profile[f"occ_{MATURE_ENTREPRENEUR}"] |= has_tag("mature_entrepreneur")
 
     no_shows, streak = _activity_counts(prepared.activities, as_of, rules, index)
     profile["missed_meetings"] = no_shows

@@ -6,10 +6,17 @@ from decimal import Decimal
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
 from segmentation.text import normalize_text
 
@@ -21,19 +28,15 @@ BEHAVIOURS = (
 )
 TAGS = (*BEHAVIOURS, "has_potential", "mature_entrepreneur")
 RELATIONSHIPS = ("family", "close_friend", "referral", "limited", "none")
-OCCUPATION_CATEGORIES = (
-    "resident_physician", "university_professor", "teacher", "physician", "pharmacist",
-    "veterinarian", "dentist", "psychologist", "entrepreneur", "nurse", "engineer", "accountant",
-    "lawyer", "manager", "health_care_worker",
-)
 # Not matched from text: an entrepreneur long enough in business, or tagged so.
-DERIVED_OCCUPATIONS = ("mature_entrepreneur",)
+MATURE_ENTREPRENEUR = "mature_entrepreneur"
+ENTREPRENEUR = "entrepreneur"
 
 Tier = Literal["A", "B", "C", "D", "E"]
 Figure = Literal["aum", "premiums", "savings", "income", "net_worth"]
 Behaviour = Literal[BEHAVIOURS]  # type: ignore[valid-type]
 Relationship = Literal[RELATIONSHIPS]  # type: ignore[valid-type]
-OccupationCode = Literal[OCCUPATION_CATEGORIES + DERIVED_OCCUPATIONS]  # type: ignore[valid-type]
+Code = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
 HouseholdType = Literal["individual", "couple"]
 
 DEFAULT_RULES = "rules.yaml"
@@ -61,7 +64,7 @@ class TierRules(_Strict):
     less_than: dict[Figure, Line] = {}
     relationships: list[Relationship] = []
     referred_by: list[Tier] = []
-    occupations: list[OccupationCode] = []
+    occupations: list[Code] = []
     behaviours: list[Behaviour] = []
 
     @model_validator(mode="after")
@@ -112,7 +115,7 @@ class NearMiss(_Strict):
 
 class OccupationSteps(_Strict):
     enabled: bool = True
-    steps: dict[OccupationCode, Literal["A", "B"]] = {}
+    steps: dict[Code, Literal["A", "B"]] = {}
 
 
 class Potential(_Strict):
@@ -136,7 +139,7 @@ class Vocabulary(_Strict):
 
 
 class OccupationEntry(_Strict):
-    category: Literal[OCCUPATION_CATEGORIES]  # type: ignore[valid-type]
+    category: Code
     phrases: list[str] = Field(min_length=1)
 
 
@@ -170,6 +173,16 @@ class Rules(_Strict):
                 raise ValueError(f"targets.{tier} must be two shares with 0 <= min <= max <= 1")
         if any(w < 0 for w in self.value_weights.values()) or not any(self.value_weights.values()):
             raise ValueError("value_weights must be non-negative and not all zero")
+        known = {e.category for e in self.occupations} | {MATURE_ENTREPRENEUR}
+        for tier, spec in self.tiers.items():
+            unknown = sorted(set(spec.occupations) - known)
+            if unknown:
+                raise ValueError(f"tiers.{tier}.occupations names categories that the "
+                                 f"occupations taxonomy does not define: {', '.join(unknown)}")
+        unknown = sorted(set(self.potential.occupation_steps.steps) - known)
+        if unknown:
+            raise ValueError("potential.occupation_steps.steps names categories that the "
+                             f"occupations taxonomy does not define: {', '.join(unknown)}")
         try:
             from zoneinfo import ZoneInfo
 
@@ -177,6 +190,12 @@ class Rules(_Strict):
         except Exception as exc:
             raise ValueError(f"timezone {self.timezone!r} is not a known time zone") from exc
         return self
+
+    @property
+    def occupation_categories(self) -> list[str]:
+        """Every category a household can hold, derived ones included."""
+        seen = dict.fromkeys(e.category for e in self.occupations)
+        return [*seen, MATURE_ENTREPRENEUR]
 
     @cached_property
     def digest(self) -> str:

@@ -162,7 +162,8 @@ def _check(source: str, frame: pd.DataFrame, issues: Issues) -> pd.Index:
         is_error = (source, column) in _ERRORS
         action = (LEFT_OUT if is_error else IGNORED if source in _ROW_LEVEL else UNKNOWN)
         values = rows[f"_raw_{column}" if f"_raw_{column}" in frame else column]
-        issues.add(source, rows, column, str(check), "error" if is_error else "warning",
+        issues.add(source, rows, column, _check_name(str(check)),
+                   "error" if is_error else "warning",
                    action, value=values)
         if is_error:
             errors.extend(rows.index)
@@ -171,6 +172,15 @@ def _check(source: str, frame: pd.DataFrame, issues: Issues) -> pd.Index:
         else:
             frame.loc[rows.index, column] = pd.NA
     return pd.Index(errors)
+
+
+def _check_name(check: str) -> str:
+    """pandera's check names, in the report's vocabulary."""
+    if check.startswith("isin("):
+        return "known_code"
+    if check.startswith("greater_than_or_equal_to(0"):
+        return "not_negative"
+    return {"field_uniqueness": "unique_id", "not_nullable": "present"}.get(check, check)
 
 
 def prepare(extract: CrmExtract, rules: Rules, as_of: dt.date) -> Prepared:

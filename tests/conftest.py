@@ -1,7 +1,9 @@
 """Shared fixtures: a CRM built from example households, and the weekly job run in-process."""
 
 import datetime as dt
+import os
 import sys
+import uuid
 from pathlib import Path
 
 import dagster as dg
@@ -24,10 +26,11 @@ from segmentation.rules import load_rules  # noqa: E402
 class Week:
     """One SQLite CRM and warehouse in a temporary folder, and a way to run a week on them."""
 
-    def __init__(self, tmp_path: Path, monkeypatch):
+    def __init__(self, tmp_path: Path, monkeypatch, crm_url: str | None = None,
+                 warehouse_url: str | None = None):
         self.dir = tmp_path
-        self.crm_url = f"sqlite:///{tmp_path / 'crm.sqlite'}"
-        self.warehouse_url = f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
+        self.crm_url = crm_url or f"sqlite:///{tmp_path / 'crm.sqlite'}"
+        self.warehouse_url = warehouse_url or f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
         self.monkeypatch = monkeypatch
         monkeypatch.setenv("CRM_DATABASE_URL", self.crm_url)
         monkeypatch.setenv("WAREHOUSE_DATABASE_URL", self.warehouse_url)
@@ -79,3 +82,43 @@ def _assets():
 @pytest.fixture
 def week(tmp_path, monkeypatch) -> Week:
     return Week(tmp_path, monkeypatch)
+
+
+POSTGRES_URL = os.environ.get("SEGMENTATION_TEST_POSTGRES_URL",
+                              "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+HOW_TO_POSTGRES = (
+    "no PostgreSQL server answers at SEGMENTATION_TEST_POSTGRES_URL (default "
+    "postgresql+psycopg://postgres@127.0.0.1:5432/test); start one, or point the variable at a "
+    "server where this user may create databases")
+
+
+@pytest.fixture(scope="session")
+def postgres_admin() -> sa.Engine:
+    """An autocommit engine on the test server; skips (fails in CI) when none answers."""
+    engine = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except sa.exc.OperationalError:
+        if os.environ.get("SEGMENTATION_REQUIRE_POSTGRES"):
+            pytest.fail(HOW_TO_POSTGRES)
+        pytest.skip(HOW_TO_POSTGRES)
+    return engine
+
+
+@pytest.fixture
+def postgres_database(postgres_admin):
+    """A factory of fresh, empty databases on the test server, dropped afterwards."""
+    created = []
+
+    def make(label: str) -> str:
+        name = f"segtest_{label}_{uuid.uuid4().hex[:8]}"
+        with postgres_admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        created.append(name)
+        return postgres_admin.url.set(database=name).render_as_string(hide_password=False)
+
+    yield make
+    with postgres_admin.connect() as conn:
+        for name in created:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -1,0 +1,142 @@
+"""`segmentation`: run a week, build the demo CRM, summarise or explain a published week."""
+
+import argparse
+import datetime as dt
+import logging
+import os
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import sqlalchemy as sa
+
+from pipelines.resources import DEMO_CRM_URL, VAR, CrmDatabaseResource, WarehouseResource
+from segmentation.db import redacted
+from segmentation.summary import distribution_text
+
+
+WEEK_HELP = "the Monday of the week (YYYY-MM-DD); default: the week under way"
+
+
+def current_week(today: dt.date | None = None) -> str:
+    """The partition key of the week under way: its Monday."""
+    today = today or dt.datetime.now(tz=_montreal()).date()
+    return (today - dt.timedelta(days=today.weekday())).isoformat()
+
+
+def monday(value: str) -> str:
+    """An argparse type: a week is named by its Monday, YYYY-MM-DD."""
+    try:
+        day = dt.date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD)") from None
+    if day.weekday() != 0:
+        raise argparse.ArgumentTypeError(f"{value} is a {day:%A}; a week is named by its Monday")
+    return value
+
+
+def _montreal():
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo("America/Montreal")
+
+
+def run_week(week: str) -> bool:
+    """Materialize every asset for `week` in the instance of $DAGSTER_HOME; True on success."""
+    from pipelines.definitions import defs
+
+    job = defs.resolve_job_def("segmentation_weekly_job")
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(partition_key=week, instance=instance,
+                                        raise_on_error=False)
+    if not result.success:
+        for event in result.all_events:
+            if event.is_step_failure:
+                error = event.step_failure_data.error
+                message = error.cause.message if error and error.cause else error.message
+                print(f"step {event.step_key} failed: {message.strip()}", file=sys.stderr)
+    return result.success
+
+
+def summary(week: str) -> str:
+    warehouse = WarehouseResource()
+    engine = warehouse.engine()
+    with engine.connect() as conn:
+        dist = pd.read_sql(sa.text("SELECT * FROM segment_distribution WHERE as_of_date = :d "
+                                   "ORDER BY tier"), conn, params={"d": week})
+        segments = pd.read_sql(sa.text("SELECT segment FROM client_segment_history "
+                                       "WHERE as_of_date = :d"), conn, params={"d": week})
+        issues = pd.read_sql(sa.text("SELECT severity, COUNT(*) AS n FROM data_quality_issues "
+                                     "WHERE as_of_date = :d GROUP BY severity"), conn,
+                             params={"d": week})
+    counts = dict(zip(issues["severity"], issues["n"], strict=True))
+    lines = [
+        f"Week of {week}: {int(dist['households'].sum())} households segmented.",
+        "",
+        distribution_text(dist, segments["segment"]),
+        "",
+        f"Data-quality issues: {counts.get('error', 0)} errors (households left out), "
+        f"{counts.get('warning', 0)} warnings (table data_quality_issues).",
+        f"Warehouse: {warehouse.describe()}",
+        "  tables: client_segments, client_segment_history, client_segment_criteria, "
+        "segment_distribution, data_quality_issues",
+    ]
+    return "\n".join(lines)
+
+
+def _cmd_demo(args) -> int:
+    from segmentation.demo import build_demo_crm
+
+    if os.environ.get("CRM_DATABASE_URL"):
+        print("CRM_DATABASE_URL is set: the demo only builds its own SQLite CRM; unset it.",
+              file=sys.stderr)
+        return 2
+    week = args.week or current_week()
+    counts = build_demo_crm(DEMO_CRM_URL, households=args.households,
+                            as_of=dt.date.fromisoformat(week))
+    print(f"Demo CRM: {redacted(DEMO_CRM_URL)} ({counts['households']} households)")
+    return _cmd_run(args, week)
+
+
+def _cmd_run(args, week: str | None = None) -> int:
+    week = week or args.week or current_week()
+    print(f"Segmenting the week of {week} from {CrmDatabaseResource().describe()} ...")
+    if not run_week(week):
+        print(f"The run for {week} failed; the warehouse keeps its previous contents.",
+              file=sys.stderr)
+        return 1
+    print()
+    print(summary(week))
+    print()
+    print("See it in the Dagster UI:  DAGSTER_HOME=$PWD .venv/bin/dagster dev "
+          "-m pipelines.definitions   (then open http://127.0.0.1:3000)")
+    return 0
+
+
+def _cmd_summary(args) -> int:
+    print(summary(args.week or current_week()))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING)
+    VAR.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("DAGSTER_HOME", str(VAR.parent))
+    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    parser = argparse.ArgumentParser(prog="segmentation", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="build the demo CRM, then run the week on it")
+    demo.add_argument("--households", type=int, default=5000)
+    demo.add_argument("--week", type=monday, help=WEEK_HELP)
+    run = sub.add_parser("run", help="run the weekly job for one week on the configured CRM")
+    run.add_argument("--week", type=monday, help=WEEK_HELP)
+    summ = sub.add_parser("summary", help="print a published week's distribution")
+    summ.add_argument("--week", type=monday)
+    args = parser.parse_args(argv)
+    handler = {"demo": _cmd_demo, "run": _cmd_run, "summary": _cmd_summary}[args.command]
+    return handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

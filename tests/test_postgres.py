@@ -1,0 +1,54 @@
+"""The weekly job with the CRM and the warehouse both on PostgreSQL."""
+
+import pandas as pd
+import sqlalchemy as sa
+from casebook import crm_rows, load_cases
+from conftest import Week
+
+CASES = load_cases()
+NO_CAP = {"a_cap": {}, "potential.value_band": False}
+
+
+def _segments(week: Week) -> pd.DataFrame:
+    frame = week.table("client_segments").drop(columns=["run_id"])
+    return frame.sort_values("household_id").reset_index(drop=True)
+
+
+def _cents_text(value) -> str | None:
+    return None if pd.isna(value) else f"{value:.2f}"
+
+
+def test_cases_on_postgres_agree_with_sqlite(tmp_path, monkeypatch, postgres_database):
+    rows = crm_rows(CASES["households"])
+    pg = Week(tmp_path / "pg", monkeypatch, postgres_database("crm"),
+              postgres_database("warehouse"))
+    (tmp_path / "pg").mkdir()
+    # Text amounts: P28 holds "1 200 000,00 $", which a NUMERIC column cannot.
+    pg.crm(rows, amounts_as_text=True).rules(**NO_CAP).run(CASES["as_of_date"])
+    on_postgres = _segments(pg)
+
+    lite = Week(tmp_path / "lite", monkeypatch)
+    (tmp_path / "lite").mkdir()
+    lite.crm(rows).rules(**NO_CAP).run(CASES["as_of_date"])
+    on_sqlite = _segments(lite)
+
+    assert len(on_postgres) == 30  # 31 cases, one inactive
+    for column in ("aum", "insurance_premiums", "annual_savings", "annual_income", "net_worth"):
+        # NUMERIC on PostgreSQL, REAL on SQLite: compare as exact decimal strings of cents.
+        on_postgres[column] = on_postgres[column].map(_cents_text)
+        on_sqlite[column] = on_sqlite[column].map(_cents_text)
+    on_sqlite["as_of_date"] = pd.to_datetime(on_sqlite["as_of_date"]).dt.date
+    on_sqlite["has_potential"] = on_sqlite["has_potential"].astype(bool)
+    pd.testing.assert_frame_equal(on_postgres, on_sqlite, check_dtype=False)
+
+
+def test_warehouse_types_on_postgres(tmp_path, monkeypatch, postgres_database):
+    week = Week(tmp_path, monkeypatch, postgres_database("crm"), postgres_database("warehouse"))
+    week.crm(crm_rows(CASES["households"][:5])).run(CASES["as_of_date"])
+    engine = sa.create_engine(week.warehouse_url)
+    columns = {c["name"]: str(c["type"]) for c in sa.inspect(engine).get_columns(
+        "client_segments")}
+    assert columns["aum"] == "NUMERIC(14, 2)"
+    assert columns["as_of_date"] == "DATE"
+    assert columns["has_potential"] == "BOOLEAN"
+    assert columns["household_id"] == "TEXT"
