@@ -15,7 +15,6 @@ from pipelines.resources import DEMO_CRM_URL, VAR, CrmDatabaseResource, Warehous
 from segmentation.db import redacted
 from segmentation.summary import distribution_text
 
-
 WEEK_HELP = "the Monday of the week (YYYY-MM-DD); default: the week under way"
 
 
@@ -114,6 +113,23 @@ def _cmd_run(args, week: str | None = None) -> int:
     return 0
 
 
+def _cmd_explain(args) -> int:
+    from segmentation.explain import explain_household
+    from segmentation.rules import load_rules
+    from segmentation.warehouse import published_household
+
+    week = dt.date.fromisoformat(args.week) if args.week else None
+    found = published_household(WarehouseResource().engine(), args.household_id, week)
+    if found is None:
+        when = f"the week of {args.week}" if args.week else "any published week"
+        print(f"household {args.household_id} has no published segment for {when}",
+              file=sys.stderr)
+        return 1
+    segment, criteria = found
+    print(explain_household(segment, criteria, load_rules(), args.lang))
+    return 0
+
+
 def _cmd_summary(args) -> int:
     print(summary(args.week or current_week()))
     return 0
@@ -133,8 +149,13 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--week", type=monday, help=WEEK_HELP)
     summ = sub.add_parser("summary", help="print a published week's distribution")
     summ.add_argument("--week", type=monday)
+    explain = sub.add_parser("explain", help="why a household is in its segment")
+    explain.add_argument("household_id")
+    explain.add_argument("--week", type=monday, help="default: its latest published week")
+    explain.add_argument("--lang", choices=["fr", "en"], help="default: the rules' language")
     args = parser.parse_args(argv)
-    handler = {"demo": _cmd_demo, "run": _cmd_run, "summary": _cmd_summary}[args.command]
+    handler = {"demo": _cmd_demo, "run": _cmd_run, "summary": _cmd_summary,
+               "explain": _cmd_explain}[args.command]
     return handler(args)
 
 

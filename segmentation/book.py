@@ -6,9 +6,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from segmentation.criteria import criteria_rows
 from segmentation.crm import CrmExtract
 from segmentation.engine import assess
-from segmentation.explain import criteria_rows, reasons
+from segmentation.explain import reasons
 from segmentation.money import cents_to_decimal_text
 from segmentation.profiles import build_profiles
 from segmentation.rules import TIERS, Rules
@@ -19,7 +20,7 @@ log = logging.getLogger(__name__)
 
 SEGMENT_COLUMNS = [
     "household_id", "as_of_date", "segment", "tier", "has_potential", "potential_tier",
-    "computed_segment", "override_reason", "household_type", "aum", "insurance_premiums",
+    "computed_segment", "override_reason", "potential_signals", "household_type", "aum", "insurance_premiums",
     "annual_savings", "annual_income", "net_worth", "value_score", "value_percentile",
     "value_rank", "criteria_met_a", "criteria_met_b", "criteria_met_c", "criteria_met_d",
     "criteria_met_e", "flags", "reasons", "rules_version", "run_id",
@@ -85,7 +86,8 @@ def segment_book(book: ProfiledBook, as_of: dt.date, rules: Rules, *,
     seg["expired_override"] = seg.index.isin(expired)
     seg["partial_figures"] = profiles["partial_figures"]
     seg["override"] = seg["overridden"]
-    seg["reasons"] = reasons(profiles, seg, criteria, rules, language)
+    seg["household_type"] = profiles["household_type"]
+    seg["reasons"] = reasons(seg, criteria, rules, language)
 
     out = pd.DataFrame(index=seg.index)
     out["household_id"] = seg.index
@@ -93,6 +95,7 @@ def segment_book(book: ProfiledBook, as_of: dt.date, rules: Rules, *,
     for column in ("segment", "tier", "has_potential", "potential_tier", "computed_segment",
                    "override_reason"):
         out[column] = seg[column]
+    out["potential_signals"] = seg["potential_reasons"]
     out["household_type"] = profiles["household_type"]
     for figure, column in _AMOUNTS.items():
         out[column] = cents_to_decimal_text(profiles[figure])

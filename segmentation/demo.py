@@ -8,6 +8,7 @@ import datetime as dt
 import logging
 import unicodedata
 from pathlib import Path
+from statistics import NormalDist
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -121,8 +122,8 @@ _TAGS = {
 }
 # Chance of each tag for a household of good, ordinary and poor conduct (columns of _TAGS).
 _TAG_CHANCE = np.array([
-    [0.12, 0.01, 0.0],    # diligent
-    [0.10, 0.01, 0.0],    # collaborative
+    [0.10, 0.01, 0.0],    # diligent
+    [0.08, 0.01, 0.0],    # collaborative
     [0.60, 0.42, 0.02],   # courteous
     [0.0, 0.02, 0.20],    # unfriendly
     [0.0, 0.01, 0.20],    # disagreeable
@@ -130,23 +131,24 @@ _TAG_CHANCE = np.array([
     [0.0, 0.01, 0.15],    # no_show
     [0.0, 0.01, 0.20],    # unresponsive
     [0.0, 0.04, 0.30],    # no_potential
-    [0.15, 0.10, 0.0],    # has_potential
-    [0.25, 0.25, 0.10],   # mature_entrepreneur, only for households with an entrepreneur
-    [0.18, 0.15, 0.10],   # (unmapped)
+    [0.20, 0.13, 0.0],    # has_potential
+    [0.20, 0.20, 0.05],   # mature_entrepreneur, only for households with an entrepreneur
+    [0.20, 0.20, 0.12],   # (unmapped)
 ]).T
 _CONDUCT = (0.12, 0.78, 0.10)  # good, ordinary, poor
 # Family, close friend, referral, limited, none, unknown.
-_RELATIONSHIP_SHARE = (1.5, 2.0, 22.0, 13.0, 5.0, 56.5)
+_RELATIONSHIP_SHARE = (1.2, 1.6, 24.0, 13.0, 5.0, 55.2)
 
 # Calibration of the figures, against the default rules' thresholds and target bands. A household's
 # capacity is its wealth factor (standard normal) plus its income relative to its type's, minus a
 # drop for the small clients who hold one small product. Each figure is log-normal: median for an
 # individual and for a couple at capacity 0, loading on capacity, own spread.
 _SHAPE = {"small_share": 0.11, "small_drop": 4.0, "income_wealth": 0.15, "income_spread": 0.2,
-          "capacity_income": 0.7, "investments": 0.6, "policies": (1.1, 1.6)}
+          "capacity_income": 1.0, "investments": 0.6, "policies": (1.1, 1.6),
+          "conduct_wealth": 0.5}
 _FIGURES = {
-    "net_worth": (400_000, 800_000, 0.35, 0.25),
-    "aum": (120_000, 180_000, 0.35, 0.25),
+    "net_worth": (420_000, 840_000, 0.3, 0.2),
+    "aum": (130_000, 195_000, 0.3, 0.2),
     "premium": (900, 900, 0.35, 0.45),  # per policy
     "savings": (8500, 8500, 0.35, 0.25),  # per working member
 }
@@ -249,8 +251,13 @@ def generate_demo_crm(households: int = DEFAULT_HOUSEHOLDS, seed: int = DEFAULT_
 def _households(rng, n: int, as_of: dt.date) -> dict:
     couple = rng.random(n) < 0.45
     status = _draw(rng, (97.3, 1.2, 1.5), n)  # active, inactive, prospect
-    conduct = _draw(rng, _CONDUCT, n)
     wealth = rng.standard_normal(n)
+    # Conduct leans on wealth a little: the firm's best clients tend to be its easiest ones.
+    leaning = (_SHAPE["conduct_wealth"] * wealth + rng.standard_normal(n)) / np.hypot(
+        _SHAPE["conduct_wealth"], 1)
+    good, _, poor = _CONDUCT
+    conduct = np.where(leaning > NormalDist().inv_cdf(1 - good), 0,
+                       np.where(leaning < NormalDist().inv_cdf(poor), 2, 1))
     small = rng.random(n) < _SHAPE["small_share"]
     age = np.clip(rng.normal(53, 14, n), 21, 92)
     relationship = _draw(rng, _RELATIONSHIP_SHARE, n)

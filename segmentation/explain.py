@@ -1,15 +1,10 @@
-"""Explanations (section 7): one fact a row for BI, and sentences an advisor can read."""
-
-from decimal import Decimal
+"""Explanations (section 7): sentences an advisor can read, in French or English."""
 
 import numpy as np
 import pandas as pd
 
-from segmentation.engine import Assessment, line_cents
 from segmentation.money import cents_to_decimal_text
-from segmentation.rules import FIGURES, TIERS, Rules
-
-CRITERIA_COLUMNS = ["household_id", "tier", "characteristic", "figure", "threshold", "met"]
+from segmentation.rules import TIERS, Rules
 
 WORDS = {
     "fr": {
@@ -29,7 +24,16 @@ WORDS = {
         "none_met": "Aucun critère rempli : segment {tier} par défaut.",
         "potential_head": "Potentiel {tier} : ",
         "flags_head": "À vérifier : ",
-        "override": "Dérogation du conseiller : {segment} ({reason}); segment calculé {computed}.",
+        "override": "Segment {segment} imposé par le conseiller ({reason}); "
+                    "segment calculé {computed}.",
+        "no_show_count": " ({n} absences sans préavis en {months} mois)",
+        "unresponsive_count": " ({n} communications sans réponse de suite)",
+        "referral_from": "Référé par un ménage {tiers} ({id})", "or": " ou ",
+        "colon": " : ", "tier_line": "{tier} : {count} sur {needed} requis{mark}",
+        "this_tier": "  <- segment calculé", "met_mark": "[x]", "near_mark": "[~]",
+        "near": " (presque : ligne {line})", "household": "Ménage {id}, semaine du {week}",
+        "computed": "Segment calculé : {computed}", "type": "Type : {type}",
+        "no_potential": "Aucun potentiel signalé.",
         "no_criteria_met": "aucun critère rempli", "conflicting_signals":
         "signaux contradictoires (admissible aussi au segment E)",
         "over_a_cap": "admissible au segment A, mais au-delà du plafond de A",
@@ -59,7 +63,16 @@ WORDS = {
         "none_met": "No characteristic met: tier {tier} by default.",
         "potential_head": "Potential for {tier}: ",
         "flags_head": "To review: ",
-        "override": "Advisor override: {segment} ({reason}); computed segment {computed}.",
+        "override": "Segment {segment} set by the advisor ({reason}); "
+                    "computed segment {computed}.",
+        "no_show_count": " ({n} no-shows in {months} months)",
+        "unresponsive_count": " ({n} unanswered contacts in a row)",
+        "referral_from": "Referred by an {tiers} household ({id})", "or": " or ",
+        "colon": ": ", "tier_line": "{tier}: {count} of {needed} needed{mark}",
+        "this_tier": "  <- computed tier", "met_mark": "[x]", "near_mark": "[~]",
+        "near": " (nearly: line {line})", "household": "Household {id}, week of {week}",
+        "computed": "Computed segment: {computed}", "type": "Type: {type}",
+        "no_potential": "No potential shown.",
         "no_criteria_met": "no criteria met", "conflicting_signals":
         "conflicting signals (also qualifies for E)",
         "over_a_cap": "meets A criteria; over the A cap",
@@ -111,161 +124,159 @@ def format_money(cents: pd.Series, language: str) -> pd.Series:
     return (sign + body).where(cents.notna())
 
 
-def criteria_rows(profiles: pd.DataFrame, assessment: Assessment, rules: Rules) -> pd.DataFrame:
-    """One row per characteristic met, or missed by no more than the near-miss margin.
-
-    `figure` and `threshold` are plain text: amounts as `412000.00`, codes otherwise.
-    """
-    margin = Decimal(str(rules.potential.near_miss.margin))
-    parts = []
-    for tier in TIERS:
-        spec, met = rules.tiers[tier], assessment.met[tier]
-        for figure, line in spec.more_than.items():
-            value = profiles[figure]
-            near = value.gt(line_cents(profiles, line, 1 - margin)).fillna(False)
-            parts.append(_rows(tier, f"{figure}_gt", met[f"{figure}_gt"], near,
-                               cents_to_decimal_text(value),
-                               cents_to_decimal_text(line_cents(profiles, line))))
-        for figure, line in spec.less_than.items():
-            value = profiles[figure]
-            complete = ~profiles[f"{figure}_partial"]
-            near = (value.lt(line_cents(profiles, line, 1 + margin)) & complete).fillna(False)
-            parts.append(_rows(tier, f"{figure}_lt", met[f"{figure}_lt"], near,
-                               cents_to_decimal_text(value),
-                               cents_to_decimal_text(line_cents(profiles, line))))
-        qualitative = [c for c in met.columns if not c.endswith(("_gt", "_lt"))]
-        for code in qualitative:
-            figure, threshold = _qualitative_text(profiles, code, spec)
-            parts.append(_rows(tier, code, met[code], met[code], figure, threshold))
-    rows = pd.concat(parts, ignore_index=True)
-    return rows[CRITERIA_COLUMNS]
 
 
-def _rows(tier, code, met: pd.Series, near: pd.Series, figure, threshold) -> pd.DataFrame:
-    keep = (met | near).to_numpy()
-    index = met.index[keep]
-    return pd.DataFrame({
-        "household_id": index,
-        "tier": tier,
-        "characteristic": code,
-        "figure": pd.Series(figure, index=met.index).loc[index].to_numpy()
-        if not isinstance(figure, str) else figure,
-        "threshold": pd.Series(threshold, index=met.index).loc[index].to_numpy()
-        if not isinstance(threshold, str) else threshold,
-        "met": met.loc[index].to_numpy(),
-    })
+def _cents(text: pd.Series) -> pd.Series:
+    """Decimal text (`'412000.00'`) back to integer cents."""
+    return pd.to_numeric(text.str.replace(".", "", regex=False), errors="coerce").astype("Int64")
 
 
-def _qualitative_text(profiles, code, spec):
-    if code == "relationship":
-        return profiles["relationship"], "|".join(spec.relationships)
-    if code == "referral":
-        return profiles["referred_by_household_id"], "referrer in " + "|".join(spec.referred_by)
-    if code == "occupation":
-        held = pd.Series("", index=profiles.index, dtype="str")
-        for category in spec.occupations:
-            held += np.where(profiles[f"occ_{category}"], category + "|", "")
-        return held.str.rstrip("|"), "|".join(spec.occupations)
-    if code == "no_show":
-        return "tag or " + profiles["missed_meetings"].astype(str) + " no-shows", "tag or >= n"
-    return "tag", "tag"
-
-
-def reasons(profiles: pd.DataFrame, segments: pd.DataFrame, criteria: pd.DataFrame,
-            rules: Rules, language: str | None = None) -> pd.Series:
-    """The explanation of each household's segment, in the rules' language by default."""
-    language = language or rules.language
-    words = WORDS[language]
-    ids = segments.index
-    own = criteria[criteria["met"] & (criteria["tier"].to_numpy()
-                                      == segments["computed_tier"].reindex(
-                                          criteria["household_id"]).to_numpy())]
-    phrases = _phrases(own, profiles, language)
-    listed = phrases.groupby(own["household_id"].to_numpy()).agg("; ".join).reindex(ids)
-
-    head = segments["segment"].map(lambda s: words["segment"].format(segment=s))
-    head += segments["potential_tier"].map(
-        lambda t: words["potential_of"].format(tier=t), na_action="ignore").fillna("")
-    text = head + ". "
-    tier = segments["computed_tier"]
-    needed = tier.map({t: rules.tiers[t].needed for t in TIERS})
-    met_count = pd.Series(
-        segments[[f"criteria_met_{t.lower()}" for t in TIERS]].to_numpy()[
-            np.arange(len(segments)), tier.map(TIERS.index).to_numpy()],
-        index=ids)
-    met_head = pd.Series([words["met_head"].format(tier=t, count=c, needed=n)
-                          for t, c, n in zip(tier, met_count, needed, strict=True)],
-                         index=ids, dtype="str")
-    default = tier.map(lambda t: words["none_met"].format(tier=t))
-    text += (met_head + listed.fillna("") + ".").where(~segments["no_criteria_met"], default)
-
-    pot = segments["potential_reasons"].dropna()
-    if len(pot):
-        pot_text = pd.Series([
-            words["potential_head"].format(tier=t) + ", ".join(
-                words[s].format(tier=t) for s in r.split(",")) + "."
-            for t, r in zip(segments.loc[pot.index, "potential_tier"], pot, strict=True)],
-            index=pot.index, dtype="str")
-        text += (" " + pot_text).reindex(ids).fillna("")
-
-    flag_names = [f for f in ("conflicting_signals", "over_a_cap", "partial_figures",
-                              "expired_override") if f in segments]
-    flagged = pd.Series("", index=ids, dtype="str")
-    for flag in flag_names:
-        flagged += np.where(segments[flag], words[flag] + ", ", "")
-    flagged = flagged.str.rstrip(", ")
-    text += np.where(flagged != "", " " + words["flags_head"] + flagged + ".", "")
-
-    over = segments["overridden"]
-    if over.any():
-        override_text = pd.Series([
-            words["override"].format(segment=s, reason=r, computed=c)
-            for s, r, c in zip(segments.loc[over, "segment"], segments.loc[over, "override_reason"],
-                               segments.loc[over, "computed_segment"], strict=True)],
-            index=ids[over.to_numpy()], dtype="str")
-        text += (" " + override_text).reindex(ids).fillna("")
-    return text.astype("str")
-
-
-def _phrases(rows: pd.DataFrame, profiles: pd.DataFrame, language: str) -> pd.Series:
+def phrases(rows: pd.DataFrame, household_type: pd.Series, rules: Rules,
+            language: str) -> pd.Series:
     """One short phrase per criteria row: `Revenu annuel 160 000 $ > 150 000 $ (individuel)`."""
-    words = WORDS[language]
+    words, colon = WORDS[language], WORDS[language]["colon"]
     code = rows["characteristic"]
-    figure = code.str.removesuffix("_gt").str.removesuffix("_lt")
-    ids = rows["household_id"]
     out = pd.Series("", index=rows.index, dtype="str")
-    is_amount = code.str.endswith(("_gt", "_lt"))
-    if is_amount.any():
-        amounts = rows[is_amount]
-        fig = figure[is_amount]
-        value = pd.Series(pd.NA, index=amounts.index, dtype="Int64")
-        partial = pd.Series(False, index=amounts.index)
-        for name in FIGURES:
-            pick = (fig == name).to_numpy()
-            value[pick] = profiles[name].reindex(ids[is_amount][pick]).to_numpy()
-            partial[pick] = profiles[f"{name}_partial"].reindex(ids[is_amount][pick]).to_numpy()
-        line = _decimal_text_to_cents(amounts["threshold"])
-        htype = profiles["household_type"].reindex(ids[is_amount]).to_numpy()
-        op = np.where(code[is_amount].str.endswith("_gt"), " > ", " < ")
-        out[is_amount] = (fig.map(words) + " " + np.where(partial, words["at_least"], "")
-                          + format_money(value, language) + op
-                          + format_money(line, language) + " ("
-                          + pd.Series(htype, index=amounts.index).map(words) + ")")
-    rel = code == "relationship"
+
+    amount = code.str.endswith(("_gt", "_lt")).to_numpy()
+    if amount.any():
+        part = rows[amount]
+        label = code[amount].str[:-3].map(words)
+        gt = code[amount].str.endswith("_gt").to_numpy()
+        met = part["met"].astype(bool).to_numpy()
+        # A nearly met line is shown with the comparison that actually holds.
+        op = np.where(gt, np.where(met, " > ", " ≤ "), np.where(met, " < ", " ≥ "))
+        at_least = np.where(part["partial"].astype(bool), words["at_least"], "")
+        htype = household_type[amount].map(words)
+        out[amount] = (label + " " + at_least + format_money(_cents(part["figure"]), language)
+                       + op + format_money(_cents(part["threshold"]), language)
+                       + " (" + htype + ")")
+
+    rel = (code == "relationship").to_numpy()
     rel_words = {**words, "referral": words["referral_rel"]}
-    colon = " : " if language == "fr" else ": "
     out[rel] = words["relationship"] + colon + rows.loc[rel, "figure"].map(rel_words)
-    ref = code == "referral"
-    out[ref] = words["referral"] + " " + rows.loc[ref, "figure"]
-    occ = code == "occupation"
-    occ_words = OCCUPATION_WORDS[language]
-    out[occ] = (words["occupation"] + colon
-                + rows.loc[occ, "figure"].map(
-                    lambda v: ", ".join(occ_words[c] for c in v.split("|") if c)))
-    other = ~(is_amount | rel | ref | occ)
-    out[other] = code[other].map(words)
+
+    ref = (code == "referral").to_numpy()
+    out[ref] = [words["referral_from"].format(tiers=t.replace("|", words["or"]), id=i)
+                for t, i in zip(rows.loc[ref, "threshold"], rows.loc[ref, "figure"], strict=True)]
+
+    occ = (code == "occupation").to_numpy()
+    names = OCCUPATION_WORDS[language]
+    out[occ] = words["occupation"] + colon + rows.loc[occ, "figure"].map(
+        lambda v: ", ".join(names.get(c, c.replace("_", " ")) for c in v.split("|") if c))
+
+    other = ~(amount | rel | ref | occ)
+    out[other] = code[other].map(words).fillna(code[other])
+    for behaviour in ("no_show", "unresponsive"):
+        counted = ((code == behaviour) & (rows["figure"] != "tag")).to_numpy()
+        template = words[f"{behaviour}_count"]
+        out[counted] += rows.loc[counted, "figure"].map(
+            lambda n, t=template: t.format(n=n, months=rules.behaviour.window_months))
     return out
 
 
-def _decimal_text_to_cents(text: pd.Series) -> pd.Series:
-    return pd.to_numeric(text.str.replace(".", "", regex=False), errors="coerce").astype("Int64")
+def _joined(phrases_: pd.Series, keys: pd.Series, index: pd.Index) -> pd.Series:
+    return phrases_.groupby(keys.to_numpy()).agg("; ".join).reindex(index)
+
+
+def reasons(segments: pd.DataFrame, criteria: pd.DataFrame, rules: Rules,
+            language: str | None = None) -> pd.Series:
+    """The explanation of each household's segment, in the rules' language by default.
+
+    `segments` is indexed by household id and holds the engine's columns (computed tier,
+    segment, potential, flags as booleans, override).
+    """
+    language = language or rules.language
+    words = WORDS[language]
+    ids = segments.index
+    tier = segments["computed_tier"]
+    owner_tier = tier.reindex(criteria["household_id"]).to_numpy()
+    own = criteria[criteria["met"].to_numpy() & (criteria["tier"].to_numpy() == owner_tier)]
+    htype = segments["household_type"].reindex(own["household_id"]).set_axis(own.index)
+    listed = _joined(phrases(own, htype, rules, language), own["household_id"], ids)
+
+    head = "Segment " + segments["segment"] + segments["potential_tier"].map(
+        lambda t: words["potential_of"].format(tier=t), na_action="ignore").fillna("") + "."
+    over = segments["overridden"].to_numpy()
+    if over.any():
+        head[over] = [words["override"].format(segment=s, reason=r, computed=c) for s, r, c in
+                      zip(segments.loc[over, "segment"], segments.loc[over, "override_reason"],
+                          segments.loc[over, "computed_segment"], strict=True)]
+
+    count = pd.Series(segments[[f"criteria_met_{t.lower()}" for t in TIERS]].to_numpy()[
+        np.arange(len(ids)), tier.map(TIERS.index).to_numpy()], index=ids)
+    key = tier + "|" + count.astype(str)
+    heads = {k: words["met_head"].format(tier=k.split("|")[0], count=k.split("|")[1],
+                                         needed=rules.tiers[k.split("|")[0]].needed)
+             for k in key.unique()}
+    body = key.map(heads) + listed.fillna("") + "."
+    body = body.where(~segments["no_criteria_met"],
+                      tier.map(lambda t: words["none_met"].format(tier=t)))
+    text = head + " " + body
+
+    pot = segments["potential_reasons"].notna() & ~segments["overridden"]
+    if pot.any():
+        pkey = segments.loc[pot, "potential_tier"] + "|" + segments.loc[pot, "potential_reasons"]
+        table = {k: _potential_sentence(k, words) for k in pkey.unique()}
+        text[pot] += " " + pkey.map(table)
+
+    flagged = pd.Series("", index=ids, dtype="str")
+    for flag in ("conflicting_signals", "over_a_cap", "partial_figures", "expired_override"):
+        flagged += np.where(segments[flag], words[flag] + ", ", "")
+    flagged = flagged.str.rstrip(", ")
+    text += np.where(flagged != "", " " + words["flags_head"] + flagged + ".", "")
+    return text.astype("str")
+
+
+def _potential_sentence(key: str, words: dict) -> str:
+    target, signals = key.split("|")
+    said = ", ".join(words[s].format(tier=target) for s in signals.split(",") if s)
+    return words["potential_head"].format(tier=target) + said + "."
+
+
+def explain_household(segment: dict, criteria: pd.DataFrame, rules: Rules,
+                      language: str | None = None) -> str:
+    """A person-readable account of one published household: its segment, every tier's
+    characteristics met ([x]) or nearly met ([~]), its potential and its flags."""
+    language = language or rules.language
+    words = WORDS[language]
+    flags = set(filter(None, (segment.get("flags") or "").split(",")))
+    lines = [words["household"].format(id=segment["household_id"],
+                                       week=segment["as_of_date"])]
+    if segment.get("override_reason"):
+        lines.append(words["override"].format(segment=segment["segment"],
+                                              reason=segment["override_reason"],
+                                              computed=segment["computed_segment"]))
+    else:
+        potential = segment.get("potential_tier")
+        lines.append("Segment " + segment["segment"] + (
+            words["potential_of"].format(tier=potential) if potential else "") + ".")
+    lines.append(words["type"].format(type=words[segment["household_type"]]))
+    computed_tier = segment["computed_segment"][0]
+    htype = pd.Series(segment["household_type"], index=criteria.index)
+    said = phrases(criteria, htype, rules, language) if len(criteria) else pd.Series()
+    for tier in TIERS:
+        mark = words["this_tier"] if tier == computed_tier else ""
+        lines.append("")
+        lines.append(words["tier_line"].format(
+            tier=tier, count=segment[f"criteria_met_{tier.lower()}"],
+            needed=rules.tiers[tier].needed, mark=mark))
+        order = {c: i for i, c in enumerate(rules.tiers[tier].characteristics)}
+        mine = criteria[criteria["tier"] == tier]
+        mine = mine.iloc[mine["characteristic"].map(order).fillna(len(order)).argsort(
+            kind="stable")]
+        for idx, row in mine.iterrows():
+            box = words["met_mark"] if row["met"] else words["near_mark"]
+            lines.append(f"  {box} {said[idx]}")
+    lines.append("")
+    signals = segment.get("potential_signals")
+    if segment.get("potential_tier") and signals and not segment.get("override_reason"):
+        lines.append(_potential_sentence(f"{segment['potential_tier']}|{signals}", words))
+    elif not segment.get("has_potential"):
+        lines.append(words["no_potential"])
+    shown = [words[f] for f in ("no_criteria_met", "conflicting_signals", "over_a_cap",
+                                "partial_figures", "expired_override") if f in flags]
+    if shown:
+        lines.append(words["flags_head"] + ", ".join(shown) + ".")
+    lines.append(f"rules_version {segment.get('rules_version', '')}")
+    return "\n".join(lines)

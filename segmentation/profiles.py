@@ -128,10 +128,12 @@ def build_profiles(prepared: Prepared, rules: Rules, as_of: dt.date) -> tuple[pd
     profile[f"occ_{MATURE_ENTREPRENEUR}"] |= has_tag("mature_entrepreneur")
 
     no_shows, streak = _activity_counts(prepared.activities, as_of, rules, index)
-    profile["missed_meetings"] = no_shows
-    profile["unanswered_streak"] = streak
+    profile["no_show_count"] = no_shows
+    profile["unresponsive_count"] = streak
     for code in BEHAVIOURS:
         profile[f"beh_{code}"] = has_tag(code)
+    profile["tag_no_show"] = has_tag("no_show")
+    profile["tag_unresponsive"] = has_tag("unresponsive")
     profile["beh_no_show"] |= no_shows >= rules.behaviour.missed_meetings
     profile["beh_unresponsive"] |= streak >= rules.behaviour.unanswered_in_a_row
     profile["has_potential_tag"] = has_tag("has_potential")

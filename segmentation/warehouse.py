@@ -24,6 +24,8 @@ def _segment_columns() -> list[sa.Column]:
         sa.Column("potential_tier", sa.Text),
         sa.Column("computed_segment", sa.Text, nullable=False),
         sa.Column("override_reason", sa.Text),
+        # Which section-6 signals showed the potential: advisor_tag, near_miss, ...
+        sa.Column("potential_signals", sa.Text),
         sa.Column("household_type", sa.Text, nullable=False),
         sa.Column("aum", MONEY),
         sa.Column("insurance_premiums", MONEY),
@@ -58,6 +60,7 @@ client_segment_criteria = sa.Table(
     sa.Column("figure", sa.Text),
     sa.Column("threshold", sa.Text),
     sa.Column("met", sa.Boolean, nullable=False),
+    sa.Column("partial", sa.Boolean, nullable=False),  # the figure is a lower bound
     sa.PrimaryKeyConstraint("as_of_date", "household_id", "tier", "characteristic",
                             name="client_segment_criteria_pk"),
 )
@@ -182,3 +185,20 @@ def previous_tiers(engine: sa.Engine, as_of: dt.date) -> pd.Series:
     with engine.connect() as conn:
         frame = pd.read_sql(query, conn)
     return frame.set_index("household_id")["tier"].astype("str")
+
+
+def published_household(engine: sa.Engine, household_id: str,
+                        as_of: dt.date | None = None) -> tuple[dict, pd.DataFrame] | None:
+    """One household's published row and criteria for a week (default: its latest week)."""
+    h, c = client_segment_history, client_segment_criteria
+    query = sa.select(h).where(h.c.household_id == household_id)
+    query = query.where(h.c.as_of_date == as_of) if as_of else query
+    query = query.order_by(h.c.as_of_date.desc()).limit(1)
+    with engine.connect() as conn:
+        row = conn.execute(query).mappings().first()
+        if row is None:
+            return None
+        criteria = pd.read_sql(sa.select(c).where(c.c.household_id == household_id,
+                                                  c.c.as_of_date == row["as_of_date"])
+                               .order_by(c.c.tier, c.c.characteristic), conn)
+    return dict(row), criteria
