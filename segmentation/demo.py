@@ -137,18 +137,18 @@ _TAG_CHANCE = np.array([
 ]).T
 _CONDUCT = (0.12, 0.78, 0.10)  # good, ordinary, poor
 # Family, close friend, referral, limited, none, unknown.
-_RELATIONSHIP_SHARE = (1.2, 1.6, 24.0, 13.0, 5.0, 55.2)
+_RELATIONSHIP_SHARE = (1.0, 1.3, 24.0, 13.0, 5.0, 55.7)
 
 # Calibration of the figures, against the default rules' thresholds and target bands. A household's
 # capacity is its wealth factor (standard normal) plus its income relative to its type's, minus a
 # drop for the small clients who hold one small product. Each figure is log-normal: median for an
 # individual and for a couple at capacity 0, loading on capacity, own spread.
 _SHAPE = {"small_share": 0.11, "small_drop": 4.0, "income_wealth": 0.15, "income_spread": 0.2,
-          "capacity_income": 1.0, "investments": 0.6, "policies": (1.1, 1.6),
+          "capacity_income": 1.2, "investments": 0.6, "policies": (1.1, 1.6),
           "conduct_wealth": 0.5}
 _FIGURES = {
-    "net_worth": (420_000, 840_000, 0.3, 0.2),
-    "aum": (130_000, 195_000, 0.3, 0.2),
+    "net_worth": (420_000, 840_000, 0.33, 0.2),
+    "aum": (130_000, 195_000, 0.33, 0.2),
     "premium": (900, 900, 0.35, 0.45),  # per policy
     "savings": (8500, 8500, 0.35, 0.25),  # per working member
 }
@@ -465,8 +465,8 @@ def _add_dirt(rng, frames: dict[str, pd.DataFrame], book: dict) -> None:
     couples, singles = pool[book["couple"][pool]], pool[~book["couple"][pool]]
     lone, extra = couples[:few(0.002)], singles[:few(0.001)]
     rest = pool[~np.isin(pool, np.concatenate([lone, extra]))]
-    twice, self_ref, gone_ref = np.split(rest[:few(0.0004) * 2 + few(0.0006)],
-                                         [few(0.0004), few(0.0004) * 2])
+    twice, self_ref, gone_ref = np.split(rest[:few(0.001) + few(0.0004) + few(0.0006)],
+                                         [few(0.001), few(0.001) + few(0.0004)])
 
     # Members: a couple with one member, an individual with two, members of no household.
     heads = np.searchsorted(book["member_household"], np.concatenate([lone, extra]))
@@ -486,7 +486,7 @@ def _add_dirt(rng, frames: dict[str, pd.DataFrame], book: dict) -> None:
     stray = holdings.iloc[rng.integers(0, len(holdings), few(0.0005))].copy()
     stray["holding_id"] = renumber(holdings, "holding_id", "P-", len(stray)).to_numpy()
     stray["household_id"] = absent(len(stray)).to_numpy()
-    copies = holdings.iloc[rng.integers(0, len(holdings), few(0.0004))].copy()
+    copies = holdings.iloc[rng.integers(0, len(holdings), few(0.001))].copy()
     copies["status"] = "closed"
     holdings = pd.concat([holdings, stray, copies])
 
@@ -516,7 +516,7 @@ _AMOUNTS = (("households", "net_worth"), ("members", "annual_income"),
             ("holdings", "annual_premium"))
 # Share of the known amounts spoiled each way; the formatted ones still read as their number.
 _AMOUNT_DIRT = {"formatted": 0.006, "negative": 0.0002, "absurd": 0.0001, "empty": 0.0003,
-                "unparseable": 0.0002}
+                "unparseable": 0.0008}
 
 
 def _spoil_amounts(rng, frames: dict[str, pd.DataFrame]) -> None:

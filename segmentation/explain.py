@@ -33,7 +33,7 @@ WORDS = {
         "this_tier": "  <- segment calculé", "met_mark": "[x]", "near_mark": "[~]",
         "near": " (presque : ligne {line})", "household": "Ménage {id}, semaine du {week}",
         "computed": "Segment calculé : {computed}", "type": "Type : {type}",
-        "no_potential": "Aucun potentiel signalé.",
+        "nothing_shown": "Aucun potentiel signalé.",
         "no_criteria_met": "aucun critère rempli", "conflicting_signals":
         "signaux contradictoires (admissible aussi au segment E)",
         "over_a_cap": "admissible au segment A, mais au-delà du plafond de A",
@@ -72,7 +72,7 @@ WORDS = {
         "this_tier": "  <- computed tier", "met_mark": "[x]", "near_mark": "[~]",
         "near": " (nearly: line {line})", "household": "Household {id}, week of {week}",
         "computed": "Computed segment: {computed}", "type": "Type: {type}",
-        "no_potential": "No potential shown.",
+        "nothing_shown": "No potential shown.",
         "no_criteria_met": "no criteria met", "conflicting_signals":
         "conflicting signals (also qualifies for E)",
         "over_a_cap": "meets A criteria; over the A cap",
@@ -273,7 +273,7 @@ def explain_household(segment: dict, criteria: pd.DataFrame, rules: Rules,
     if segment.get("potential_tier") and signals and not segment.get("override_reason"):
         lines.append(_potential_sentence(f"{segment['potential_tier']}|{signals}", words))
     elif not segment.get("has_potential"):
-        lines.append(words["no_potential"])
+        lines.append(words["nothing_shown"])
     shown = [words[f] for f in ("no_criteria_met", "conflicting_signals", "over_a_cap",
                                 "partial_figures", "expired_override") if f in flags]
     if shown:
