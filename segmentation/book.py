@@ -20,10 +20,11 @@ log = logging.getLogger(__name__)
 
 SEGMENT_COLUMNS = [
     "household_id", "as_of_date", "segment", "tier", "has_potential", "potential_tier",
-    "computed_segment", "override_reason", "potential_signals", "household_type", "aum",
-    "insurance_premiums", "annual_savings", "annual_income", "net_worth", "value_score",
-    "value_percentile", "value_rank", "criteria_met_a", "criteria_met_b", "criteria_met_c", "criteria_met_d",
-    "criteria_met_e", "flags", "reasons", "rules_version", "run_id",
+    "computed_segment", "override_reason", "potential_signals", "household_type",
+    "aum", "insurance_premiums", "annual_savings", "annual_income", "net_worth",
+    "value_score", "value_percentile", "value_rank",
+    "criteria_met_a", "criteria_met_b", "criteria_met_c", "criteria_met_d", "criteria_met_e",
+    "flags", "reasons", "rules_version", "run_id",
 ]
 FLAG_ORDER = ("no_criteria_met", "conflicting_signals", "over_a_cap", "partial_figures",
               "override", "expired_override")
