@@ -47,8 +47,9 @@ def run_week(week: str) -> bool:
 
     job = defs.resolve_job_def("segmentation_weekly_job")
     with dg.DagsterInstance.get() as instance:
-        result = job.execute_in_process(partition_key=week, instance=instance,
-                                        raise_on_error=False)
+        result = job.execute_in_process(
+            partition_key=week, instance=instance, raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
     if not result.success:
         for event in result.all_events:
             if event.is_step_failure:

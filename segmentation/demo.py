@@ -16,6 +16,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from segmentation.crm import RELATIONS, crm_metadata
+from segmentation.db import create_engine_for
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +145,7 @@ _RELATIONSHIP_SHARE = (1.0, 1.3, 24.0, 13.0, 5.0, 55.7)
 # drop for the small clients who hold one small product. Each figure is log-normal: median for an
 # individual and for a couple at capacity 0, loading on capacity, own spread.
 _SHAPE = {"small_share": 0.11, "small_drop": 4.0, "income_wealth": 0.15, "income_spread": 0.2,
-          "capacity_income": 1.2, "investments": 0.6, "policies": (1.1, 1.6),
+          "capacity_income": 1.2, "investments": 0.4, "policies": (1.1, 1.6),
           "conduct_wealth": 0.5}
 _FIGURES = {
     "net_worth": (420_000, 840_000, 0.33, 0.2),
@@ -667,7 +668,7 @@ def build_demo_crm(url: str, households: int = DEFAULT_HOUSEHOLDS, seed: int = D
     if target.get_backend_name() == "sqlite" and target.database not in (None, "", ":memory:"):
         Path(target.database).unlink(missing_ok=True)
     frames = generate_demo_crm(households, seed, as_of)
-    engine = sa.create_engine(target)
+    engine = create_engine_for(url)
     try:
         crm_metadata(amounts_as_text, primary_keys=False).drop_all(engine)
         write_crm(engine, frames, amounts_as_text)

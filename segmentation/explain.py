@@ -112,15 +112,16 @@ def format_money(cents: pd.Series, language: str) -> pd.Series:
     text = cents_to_decimal_text(cents)
     whole = text.str.split(".").str[0]
     frac = text.str.split(".").str[1]
-    negative = whole.str.startswith("-")
+    negative = whole.str.startswith("-").fillna(False).astype(bool)
     digits = whole.str.lstrip("-")
     sep = " " if language == "fr" else ","
     grouped = digits.str[::-1].str.replace(r"(\d{3})(?=\d)", r"\1" + sep, regex=True).str[::-1]
     sign = pd.Series(np.where(negative, "-", ""), index=cents.index, dtype="str")
+    has_cents = (frac.fillna("00") != "00").to_numpy()
     if language == "fr":
-        body = grouped + np.where(frac != "00", "," + frac, "") + " $"
+        body = grouped + np.where(has_cents, "," + frac.fillna(""), "") + " $"
         return (sign + body).where(cents.notna())
-    body = "$" + grouped + np.where(frac != "00", "." + frac, "")
+    body = "$" + grouped + np.where(has_cents, "." + frac.fillna(""), "")
     return (sign + body).where(cents.notna())
 
 

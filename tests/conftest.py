@@ -62,6 +62,7 @@ class Week:
             resources=RESOURCES,
             instance=dg.DagsterInstance.ephemeral(),
             raise_on_error=raise_on_error,
+            run_config=QUIET,
         )
 
     def table(self, name: str) -> pd.DataFrame:
@@ -69,6 +70,7 @@ class Week:
             return pd.read_sql(sa.text(f"SELECT * FROM {name}"), conn)
 
 
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 RESOURCES = {"crm": CrmDatabaseResource(), "warehouse": WarehouseResource(),
              "rules": RulesResource()}
 
