@@ -1,19 +1,44 @@
-"""The weekly segmentation as assets: read the CRM, profile, segment, publish."""
+"""The weekly segmentation as assets: read the CRM, profile, segment, check, publish."""
 
 import datetime as dt
+import os
+from dataclasses import dataclass
 
 import dagster as dg
+import pandas as pd
 
 from pipelines.partitions import weekly_partitions
-from pipelines.resources import CrmDatabaseResource, RulesResource, WarehouseResource
-from segmentation.book import BookResult, ProfiledBook, profile_book, segment_book
-from segmentation.crm import CrmExtract, read_crm
+from pipelines.reporting import issue_checks, issue_sample, unmapped_table
+from pipelines.resources import VAR, CrmDatabaseResource, RulesResource, WarehouseResource
+from schemas.warehouse import check_publication
+from segmentation.book import (
+    BookResult,
+    ProfiledBook,
+    UntrustworthyRunError,
+    profile_book,
+    segment_book,
+)
+from segmentation.crm import RELATIONS, CrmContractError, CrmExtract, read_crm
+from segmentation.quality import BLOCKING_SUITES, WARNING_SUITES, QualityReport, check_outputs
 from segmentation.summary import distribution_markdown
 from segmentation.warehouse import Publication, previous_tiers, publish
 
 OWNERS = ["team:segmentation"]
 WAREHOUSE_TABLES = ("client_segments", "client_segment_history", "client_segment_criteria",
-                    "segment_distribution", "data_quality_issues")
+                    "segment_distribution", "data_quality_issues", "data_quality_runs")
+
+
+@dataclass
+class CheckedBook:
+    """A segmented book with the verdict of its output checks."""
+
+    result: BookResult
+    quality: QualityReport
+    schema_problems: list[str]
+
+    @property
+    def publishable(self) -> bool:
+        return self.quality.passed and not self.schema_problems
 
 
 def as_of_date(context: dg.AssetExecutionContext) -> dt.date:
@@ -26,70 +51,139 @@ def as_of_date(context: dg.AssetExecutionContext) -> dt.date:
 def crm_extract(context: dg.AssetExecutionContext, crm: CrmDatabaseResource) -> dg.Output:
     """Every relation of the CRM contract, read as is, without names, e-mails or birth dates."""
     context.log.info("reading the CRM at %s", crm.describe())
-    extract = read_crm(crm.engine())
+    try:
+        extract = read_crm(crm.engine())
+    except CrmContractError as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from None
     counts = extract.row_counts()
     for relation, n in counts.items():
         context.log.info("read %d rows from %s", n, relation)
     return dg.Output(extract, metadata={f"rows_{k}": v for k, v in counts.items()})
 
 
-@dg.asset(partitions_def=weekly_partitions, group_name="segmentation", kinds={"pandas"},
-          owners=OWNERS)
+@dg.asset(
+    partitions_def=weekly_partitions, group_name="segmentation", kinds={"pandas", "pandera"},
+    owners=OWNERS,
+    check_specs=[dg.AssetCheckSpec(f"{r}_records_valid", asset="household_profiles",
+                                   description=f"Every record of {r} passes validation.")
+                 for r in RELATIONS],
+)
 def household_profiles(context: dg.AssetExecutionContext, crm_extract: CrmExtract,
-                       rules: RulesResource) -> dg.Output:
+                       rules: RulesResource):
     """Validated households with their five figures, occupations, behaviours and tags."""
-    book = profile_book(crm_extract, as_of_date(context), rules.load())
+    try:
+        book = profile_book(crm_extract, as_of_date(context), rules.load())
+    except UntrustworthyRunError as exc:
+        metadata = {"sample": dg.MetadataValue.md(issue_sample(exc.issues))} \
+            if exc.issues is not None else {}
+        raise dg.Failure(description=str(exc), metadata=metadata) from None
     prepared = book.prepared
     severity = book.issues["severity"].value_counts()
     context.log.info("profiled %d households; %d of %d active left out", len(book.profiles),
                      prepared.left_out, prepared.in_scope)
-    return dg.Output(book, metadata={
+    yield dg.Output(book, metadata={
         "households": len(book.profiles),
         "households_left_out": prepared.left_out,
         "left_out_share": round(prepared.left_out_share, 4),
         "issues_error": int(severity.get("error", 0)),
         "issues_warning": int(severity.get("warning", 0)),
+        "unmapped_occupations": dg.MetadataValue.md(unmapped_table(book.issues, "occupation")),
+        "unmapped_tags": dg.MetadataValue.md(unmapped_table(book.issues, "tag")),
     })
+    yield from issue_checks(book.issues)
 
 
-@dg.asset(partitions_def=weekly_partitions, group_name="segmentation", kinds={"pandas"},
-          owners=OWNERS)
+@dg.asset(
+    partitions_def=weekly_partitions, group_name="segmentation",
+    kinds={"pandas", "great_expectations"}, owners=OWNERS,
+    check_specs=[
+        *(dg.AssetCheckSpec(f"{s}_expectations", asset="segmented_book", blocking=True,
+                            description=f"The great-expectations suite of {s} holds.")
+          for s in BLOCKING_SUITES),
+        *(dg.AssetCheckSpec(f"{s}_expectations", asset="segmented_book",
+                            description=f"{s}: shares inside the target bands (a warning).")
+          for s in WARNING_SUITES),
+        dg.AssetCheckSpec("warehouse_schemas", asset="segmented_book", blocking=True,
+                          description="Every table to publish matches its pandera model."),
+    ],
+)
 def segmented_book(context: dg.AssetExecutionContext, household_profiles: ProfiledBook,
-                   rules: RulesResource, warehouse: WarehouseResource) -> dg.Output:
-    """Every household's tier, segment, value ranking and explanation for the week."""
+                   rules: RulesResource, warehouse: WarehouseResource):
+    """Every household's tier, segment, value ranking and explanation, checked for publishing."""
     as_of = as_of_date(context)
     loaded = rules.load()
     last = previous_tiers(warehouse.engine(), as_of)
     result = segment_book(household_profiles, as_of, loaded, previous_tiers=last,
                           run_id=context.run_id)
-    return dg.Output(result, metadata={
+    frames = _frames(result, household_profiles, as_of, context.run_id)
+    schema_problems = check_publication(frames)
+    docs = _docs_dir(as_of)
+    quality = check_outputs(
+        {"client_segments": result.segments, "client_segment_history": result.segments,
+         "segment_distribution": result.distribution},
+        expected_rows=len(household_profiles.profiles), rules=loaded, docs_dir=docs)
+    checked = CheckedBook(result=result, quality=quality, schema_problems=schema_problems)
+    yield dg.Output(checked, metadata={
         "households": len(result.segments),
         "rules_version": loaded.digest,
         "distribution": dg.MetadataValue.md(distribution_markdown(result.distribution)),
+        "data_docs": dg.MetadataValue.path(str(quality.docs_index)),
         **{f"share_{r.tier}": float(r.share) for r in result.distribution.itertuples()},
     })
+    for suite in (*BLOCKING_SUITES, *WARNING_SUITES):
+        runs = quality.runs[quality.runs["suite"] == suite]
+        failed = runs[~runs["passed"]]
+        yield dg.AssetCheckResult(
+            check_name=f"{suite}_expectations", passed=failed.empty,
+            severity=dg.AssetCheckSeverity.ERROR if suite in BLOCKING_SUITES
+            else dg.AssetCheckSeverity.WARN,
+            metadata={"expectations": len(runs), "failed": len(failed),
+                      "failed_checks": ", ".join(failed["check"]) or "none",
+                      "data_docs": dg.MetadataValue.path(str(quality.docs_index))})
+    yield dg.AssetCheckResult(check_name="warehouse_schemas", passed=not schema_problems,
+                              metadata={"problems": "\n".join(schema_problems) or "none"})
+    if not checked.publishable:
+        raise dg.Failure(
+            description="output checks failed; nothing was published: "
+            + "; ".join(quality.failures + schema_problems),
+            metadata={"data_docs": dg.MetadataValue.path(str(quality.docs_index))})
+
+
+def _docs_dir(as_of: dt.date):
+    from pathlib import Path
+
+    base = Path(os.environ.get("SEGMENTATION_DATA_DOCS", VAR / "data_docs"))
+    return base / as_of.isoformat()
+
+
+def _frames(result: BookResult, book: ProfiledBook, as_of: dt.date,
+            run_id: str) -> dict[str, pd.DataFrame]:
+    return {
+        "client_segments": result.segments,
+        "client_segment_history": result.segments,
+        "client_segment_criteria": result.criteria,
+        "segment_distribution": result.distribution,
+        "data_quality_issues": book.issues.assign(as_of_date=as_of, run_id=run_id),
+    }
 
 
 @dg.multi_asset(
-    specs=[dg.AssetSpec(name, deps=["segmented_book", "household_profiles"], group_name="warehouse",
-                        kinds={"sql"}, owners=OWNERS,
+    specs=[dg.AssetSpec(name, deps=["segmented_book", "household_profiles"],
+                        group_name="warehouse", kinds={"sql"}, owners=OWNERS,
                         description=f"The warehouse table {name}, as BI reads it.")
            for name in WAREHOUSE_TABLES],
     partitions_def=weekly_partitions,
     ins={"segmented_book": dg.AssetIn(), "household_profiles": dg.AssetIn()},
 )
-def warehouse_tables(context: dg.AssetExecutionContext, segmented_book: BookResult,
+def warehouse_tables(context: dg.AssetExecutionContext, segmented_book: CheckedBook,
                      household_profiles: ProfiledBook, warehouse: WarehouseResource):
     """Publish the week to the warehouse in one transaction: all tables or none."""
+    if not segmented_book.publishable:
+        raise dg.Failure(description="refusing to publish a book whose output checks failed")
     as_of = as_of_date(context)
-    issues = household_profiles.issues.assign(as_of_date=as_of, run_id=context.run_id)
-    frames = {
-        "client_segments": segmented_book.segments,
-        "client_segment_history": segmented_book.segments,
-        "client_segment_criteria": segmented_book.criteria,
-        "segment_distribution": segmented_book.distribution,
-        "data_quality_issues": issues,
-    }
+    frames = _frames(segmented_book.result, household_profiles, as_of, context.run_id)
+    frames["data_quality_runs"] = segmented_book.quality.runs.assign(
+        as_of_date=as_of, run_id=context.run_id)
     context.log.info("publishing to the warehouse at %s", warehouse.describe())
     written = publish(warehouse.engine(), Publication(as_of=as_of, frames=frames))
     for name in WAREHOUSE_TABLES:
@@ -98,4 +192,3 @@ def warehouse_tables(context: dg.AssetExecutionContext, segmented_book: BookResu
             "as_of_date": as_of.isoformat(),
             **({"kept_newer_week": True} if name not in written else {}),
         })
-

@@ -35,6 +35,10 @@ _AMOUNTS = {"aum": "aum", "premiums": "insurance_premiums", "savings": "annual_s
 class UntrustworthyRunError(RuntimeError):
     """The input is too broken to publish a segmentation from; the message says why."""
 
+    def __init__(self, message: str, issues: pd.DataFrame | None = None):
+        super().__init__(message)
+        self.issues = issues
+
 
 @dataclass
 class ProfiledBook:
@@ -61,7 +65,8 @@ def check_left_out(prepared: Prepared, rules: Rules) -> None:
         raise UntrustworthyRunError(
             f"{prepared.left_out} of {prepared.in_scope} active households "
             f"({prepared.left_out_share:.1%}) could not be segmented, more than the "
-            f"{limit:.1%} allowed (quality.max_left_out_share); see the data-quality report")
+            f"{limit:.1%} allowed (quality.max_left_out_share); see the data-quality report",
+            issues=prepared.issues)
 
 
 def profile_book(extract: CrmExtract, as_of: dt.date, rules: Rules) -> ProfiledBook:

@@ -595,13 +595,11 @@ def _column(values: pd.Series, kind, numeric: bool, as_text: bool) -> pd.Series:
         if stamps.tz is None:
             stamps = stamps.tz_localize(TIMEZONE)
         wall = stamps.tz_localize(None)
-        offset = (wall - stamps.tz_convert("UTC").tz_localize(None)).total_seconds() // 60
-        sign = np.where(offset < 0, "-", "+")
-        hours, minutes = np.divmod(np.abs(offset.to_numpy(dtype=np.int64)), 60)
-        text = (pd.Series(np.datetime_as_string(wall.to_numpy("datetime64[s]"))).str.replace(
-            "T", " ") + sign + pd.Series(hours).astype("str").str.zfill(2) + ":"
-            + pd.Series(minutes).astype("str").str.zfill(2))
-        out = text.where(~np.asarray(stamps.isna()))
+        minutes = (wall - stamps.tz_convert("UTC").tz_localize(None)).total_seconds() // 60
+        distinct, codes = np.unique(minutes.fillna(0).to_numpy(np.int64), return_inverse=True)
+        offsets = [f"{'-' if m < 0 else '+'}{abs(m) // 60:02d}:{abs(m) % 60:02d}" for m in distinct]
+        text = pd.Series(np.datetime_as_string(wall.to_numpy("datetime64[s]")), dtype="str")
+        out = (text + _pick(offsets, codes)).where(~np.asarray(stamps.isna()))
     elif isinstance(kind, sa.Date):
         days = pd.to_datetime(values).to_numpy("datetime64[D]")
         out = pd.Series(np.datetime_as_string(days)).where(~np.isnat(days))
@@ -610,9 +608,11 @@ def _column(values: pd.Series, kind, numeric: bool, as_text: bool) -> pd.Series:
     else:
         out = values.reset_index(drop=True).astype("str")
     if as_text:
-        for char, escaped in (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r")):
-            out = out.str.replace(char, escaped, regex=False)
-        return out.astype("str").fillna("\\N")
+        out = out.astype("str")
+        if out.str.contains(r"[\\\t\n\r]", regex=True).any():
+            for char, escaped in (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r")):
+                out = out.str.replace(char, escaped, regex=False)
+        return out.fillna("\\N")
     return pd.Series(out.to_numpy(dtype=object, na_value=None))
 
 
@@ -646,19 +646,23 @@ def _copy(conn, name: str, values: dict[str, pd.Series]) -> None:
     rows = len(values[columns[0]])
     with conn.connection.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
         for start in range(0, rows, _CHUNK):
-            part = [values[c].iloc[start:start + _CHUNK] for c in columns]
-            lines = part[0].str.cat(part[1:], sep="\t") if len(part) > 1 else part[0]
+            lines = values[columns[0]].iloc[start:start + _CHUNK]
+            for column in columns[1:]:
+                lines = lines + "\t" + values[column].iloc[start:start + _CHUNK]
             copy.write("\n".join(lines.tolist()) + "\n")
 
 
 def _executemany(conn, name: str, values: dict[str, pd.Series]) -> None:
-    # Untyped statement: amounts pass through as given, text or number.
+    # An untyped statement compiled once, then run by the driver on plain tuples: amounts pass
+    # through as given, text or number, without a dictionary per row.
     table = sa.table(name, *(sa.column(c) for c in values))
-    columns = [values[c].tolist() for c in values]
-    rows = list(zip(*columns, strict=True))
+    compiled = sa.insert(table).compile(dialect=conn.dialect)
+    if not compiled.positional:  # a driver with named parameters takes one dictionary per row
+        rows = pd.DataFrame(values).to_dict("records")
+    else:
+        rows = list(zip(*(values[c].tolist() for c in compiled.positiontup), strict=True))
     for start in range(0, len(rows), _CHUNK):
-        batch = [dict(zip(values, row, strict=True)) for row in rows[start:start + _CHUNK]]
-        conn.execute(sa.insert(table), batch)
+        conn.exec_driver_sql(str(compiled), rows[start:start + _CHUNK])
 
 
 def build_demo_crm(url: str, households: int = DEFAULT_HOUSEHOLDS, seed: int = DEFAULT_SEED,

@@ -81,6 +81,7 @@ data_quality_issues = sa.Table(
     sa.Column("run_id", sa.Text, nullable=False),
     sa.Column("source", sa.Text, nullable=False),
     sa.Column("record_id", sa.Text),
+    sa.Column("household_id", sa.Text),  # the household the record belongs to, when known
     sa.Column("column", sa.Text),
     sa.Column("check", sa.Text, nullable=False),
     sa.Column("value", sa.Text),

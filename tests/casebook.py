@@ -28,7 +28,8 @@ def crm_rows(households: list[dict]) -> dict[str, list[dict]]:
         })
         members = list(h.get("members") or [])
         # The examples leave silent members out; the CRM still holds them.
-        members += [{}] * ((2 if h.get("type") == "couple" else 1) - len(members))
+        couple = str(h.get("type", "")).casefold() == "couple"
+        members += [{}] * ((2 if couple else 1) - len(members))
         for i, m in enumerate(members):
             rows["members"].append({
                 "member_id": f"{hid}-M{i + 1}",

@@ -35,6 +35,7 @@ class Week:
         monkeypatch.setenv("CRM_DATABASE_URL", self.crm_url)
         monkeypatch.setenv("WAREHOUSE_DATABASE_URL", self.warehouse_url)
         monkeypatch.delenv("SEGMENTATION_RULES", raising=False)
+        monkeypatch.setenv("SEGMENTATION_DATA_DOCS", str(tmp_path / "data_docs"))
 
     def crm(self, rows: dict[str, list[dict]], **kwargs) -> "Week":
         create_crm(sa.create_engine(self.crm_url), rows, **kwargs)
@@ -64,6 +65,10 @@ class Week:
             raise_on_error=raise_on_error,
             run_config=QUIET,
         )
+
+    def warehouse_bytes(self) -> bytes:
+        """The warehouse file as it is on disk, to prove a failed run left it untouched."""
+        return (self.dir / "warehouse.sqlite").read_bytes()
 
     def table(self, name: str) -> pd.DataFrame:
         with sa.create_engine(self.warehouse_url).connect() as conn:
