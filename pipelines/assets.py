@@ -19,6 +19,7 @@ from segmentation.book import (
     segment_book,
 )
 from segmentation.crm import RELATIONS, CrmContractError, CrmExtract, read_crm
+from segmentation.db import DatabaseUnavailableError
 from segmentation.quality import BLOCKING_SUITES, WARNING_SUITES, QualityReport, check_outputs
 from segmentation.summary import distribution_markdown
 from segmentation.warehouse import Publication, previous_tiers, publish
@@ -52,8 +53,8 @@ def crm_extract(context: dg.AssetExecutionContext, crm: CrmDatabaseResource) -> 
     """Every relation of the CRM contract, read as is, without names, e-mails or birth dates."""
     context.log.info("reading the CRM at %s", crm.describe())
     try:
-        extract = read_crm(crm.engine())
-    except CrmContractError as exc:
+        extract = crm.retrying(lambda: read_crm(crm.engine(), crm.schema), "the CRM")
+    except (CrmContractError, DatabaseUnavailableError) as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from None
     counts = extract.row_counts()
     for relation, n in counts.items():
@@ -112,7 +113,8 @@ def segmented_book(context: dg.AssetExecutionContext, household_profiles: Profil
     """Every household's tier, segment, value ranking and explanation, checked for publishing."""
     as_of = as_of_date(context)
     loaded = rules.load()
-    last = previous_tiers(warehouse.engine(), as_of)
+    last = warehouse.retrying(lambda: previous_tiers(warehouse.engine(), as_of),
+                              "the warehouse")
     result = segment_book(household_profiles, as_of, loaded, previous_tiers=last,
                           run_id=context.run_id)
     frames = _frames(result, household_profiles, as_of, context.run_id)
@@ -185,7 +187,10 @@ def warehouse_tables(context: dg.AssetExecutionContext, segmented_book: CheckedB
     frames["data_quality_runs"] = segmented_book.quality.runs.assign(
         as_of_date=as_of, run_id=context.run_id)
     context.log.info("publishing to the warehouse at %s", warehouse.describe())
-    written = publish(warehouse.engine(), Publication(as_of=as_of, frames=frames))
+    publication = Publication(as_of=as_of, frames=frames)
+    # One transaction: a retry after a lost connection starts the whole week again.
+    written = warehouse.retrying(lambda: publish(warehouse.engine(), publication),
+                                 "the warehouse")
     for name in WAREHOUSE_TABLES:
         yield dg.MaterializeResult(asset_key=name, metadata={
             "dagster/row_count": written.get(name, 0),

@@ -70,9 +70,11 @@ def check_contract(conn, schema: str | None = None) -> dict[str, list[str]]:
 
 
 def read_crm(engine: sa.Engine, schema: str | None = None) -> CrmExtract:
-    """Read every relation of the contract, only the columns the rules use."""
+    """Read every relation of the contract, only the columns the rules use, from one snapshot."""
     frames = {}
-    with engine.connect() as conn:
+    options = {"isolation_level": "REPEATABLE READ"} \
+        if engine.dialect.name == "postgresql" else {}
+    with engine.connect().execution_options(**options) as conn, conn.begin():
         columns = check_contract(conn, schema)
         for relation, cols in columns.items():
             table = sa.table(relation, *(sa.column(c) for c in cols), schema=schema)

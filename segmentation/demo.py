@@ -142,7 +142,7 @@ _RELATIONSHIP_SHARE = (1.0, 1.3, 24.0, 13.0, 5.0, 55.7)
 
 # Calibration of the figures, against the default rules' thresholds and target bands. A household's
 # capacity is its wealth factor (standard normal) plus its income relative to its type's, minus a
-# drop for the small clients who hold one small product. Each figure is log-normal: median for an
+# drop for the small clients, whose few products are small. Each figure is log-normal: median for an
 # individual and for a couple at capacity 0, loading on capacity, own spread.
 _SHAPE = {"small_share": 0.11, "small_drop": 4.0, "income_wealth": 0.15, "income_spread": 0.2,
           "capacity_income": 1.2, "investments": 0.4, "policies": (1.1, 1.6),
@@ -265,7 +265,7 @@ def _households(rng, n: int, as_of: dt.date) -> dict:
     relationship[(conduct == 2) & (rng.random(n) < 0.35)] = 4  # poor conduct, no relationship
     ids = _ids("H-", np.arange(1, n + 1), max(6, len(str(2 * n))))
     # Rich households refer more: a referrer is drawn in proportion to its wealth.
-    weight = np.exp(1.2 * wealth) * (status == 0)
+    weight = np.exp(1.2 * wealth) * np.where(status == 0, 1.0, 1e-9)
     referrer = rng.choice(n, size=n, p=weight / weight.sum())
     referrer = np.where(referrer == np.arange(n), (referrer + 1) % n, referrer)
     referred = (relationship == 2) & (rng.random(n) < 0.92) & (n > 1)
@@ -293,7 +293,7 @@ def _members(rng, book: dict, as_of: dt.date) -> pd.DataFrame:
     partner[1:] &= hh[1:] == hh[:-1]
     head_female = rng.random(n) < 0.5
     female = np.where(partner, head_female[hh] ^ (rng.random(m) > 0.04), head_female[hh])
-    age = book["age"][hh] + np.where(partner, rng.normal(-1.5, 4, m), 0)
+    age = np.maximum(book["age"][hh] + np.where(partner, rng.normal(-1.5, 4, m), 0), 19)
     first = np.where(female, rng.integers(0, len(_FEMALE), m),
                      len(_FEMALE) + rng.integers(0, len(_MALE), m))
     last = rng.integers(0, len(_LAST), m)
@@ -366,7 +366,8 @@ def _capacity(rng, book: dict, household_income: np.ndarray) -> np.ndarray:
 def _holdings(rng, book: dict) -> pd.DataFrame:
     n, couple, status, capacity = book["n"], book["couple"], book["status"], book["capacity"]
     investments = np.where(rng.random(n) < 0.12, 0, 1 + rng.poisson(_SHAPE["investments"], n))
-    policies = rng.poisson(np.where(couple, *_SHAPE["policies"][::-1]))
+    single, pair = _SHAPE["policies"]
+    policies = rng.poisson(np.where(couple, pair, single))
     investments[status == 2] = 0
     policies[status == 2] = 0
     hh = np.repeat(np.arange(n), investments + policies)
@@ -458,8 +459,9 @@ def _add_dirt(rng, frames: dict[str, pd.DataFrame], book: dict) -> None:
     def absent(k: int) -> pd.Series:  # ids of households that do not exist
         return _ids("H-", n + 1 + rng.permutation(n)[:k], width)
 
-    def renumber(frame: pd.DataFrame, column: str, prefix: str, k: int) -> pd.Series:
-        return _ids(prefix, len(frame) + 1 + np.arange(k), len(frame[column].iloc[0]) - 2)
+    def renumber(frame: pd.DataFrame, column: str, prefix: str, k: int, skip=0) -> np.ndarray:
+        numbers = len(frame) + 1 + skip + np.arange(k)  # after the last id the frame holds
+        return _ids(prefix, numbers, len(frame[column].iloc[0]) - 2).to_numpy()
 
     # Disjoint active households for each structural defect.
     pool = rng.permutation(np.flatnonzero(book["status"] == 0))
@@ -472,12 +474,12 @@ def _add_dirt(rng, frames: dict[str, pd.DataFrame], book: dict) -> None:
     # Members: a couple with one member, an individual with two, members of no household.
     heads = np.searchsorted(book["member_household"], np.concatenate([lone, extra]))
     spouse = members.iloc[heads[len(lone):]].copy()
-    spouse["member_id"] = renumber(members, "member_id", "M-", len(spouse)).to_numpy()
-    spouse["first_name"] = _pick((*_FEMALE, *_MALE), rng.integers(0, 60, len(spouse))).to_numpy()
+    spouse["member_id"] = renumber(members, "member_id", "M-", len(spouse))
+    names = (*_FEMALE, *_MALE)
+    spouse["first_name"] = _pick(names, rng.integers(0, len(names), len(spouse))).to_numpy()
     spouse["email"] = pd.Series(np.nan, index=spouse.index, dtype="str")
     stray = members.iloc[rng.integers(0, len(members), few(0.0005))].copy()
-    stray["member_id"] = renumber(members, "member_id", "M-", len(spouse) + len(stray)).to_numpy()[
-        len(spouse):]
+    stray["member_id"] = renumber(members, "member_id", "M-", len(stray), skip=len(spouse))
     stray["household_id"] = absent(len(stray)).to_numpy()
     members = pd.concat([members.drop(members.index[heads[:len(lone)] + 1]), spouse, stray])
     empty = rng.choice(len(members), size=few(0.001), replace=False)
@@ -485,7 +487,7 @@ def _add_dirt(rng, frames: dict[str, pd.DataFrame], book: dict) -> None:
 
     # Holdings: some of no household, some sharing an id.
     stray = holdings.iloc[rng.integers(0, len(holdings), few(0.0005))].copy()
-    stray["holding_id"] = renumber(holdings, "holding_id", "P-", len(stray)).to_numpy()
+    stray["holding_id"] = renumber(holdings, "holding_id", "P-", len(stray))
     stray["household_id"] = absent(len(stray)).to_numpy()
     copies = holdings.iloc[rng.integers(0, len(holdings), few(0.001))].copy()
     copies["status"] = "closed"
@@ -544,8 +546,7 @@ def _spoil_amounts(rng, frames: dict[str, pd.DataFrame]) -> None:
 
 
 def _spelled(rng, values: np.ndarray) -> np.ndarray:
-    """Amounts as an export writes them: '1 234 567,89 $' (three kinds of space),
-    '1,234,567.89' or '$1234567.89'."""
+    """Amounts as exports write them: '1 234,56 $' (3 kinds of space), '1,234.56', '$1234.56'."""
     cents = np.round(np.abs(values) * 100).astype(np.int64)
     digits = pd.Series(cents // 100).astype("str")
     padded = digits.str.zfill(12)
@@ -568,19 +569,22 @@ def write_crm(engine: sa.Engine, frames: dict[str, pd.DataFrame],
     """Create the contract's tables (without primary keys: dirty ids repeat) and load `frames`.
 
     PostgreSQL under psycopg 3 is loaded with COPY, anything else with batched executemany.
-    Amounts go in as given, text or number, except into PostgreSQL NUMERIC columns
-    (`amounts_as_text=False`), which refuse text: there a formatted amount is stored as the
-    number it spells and one that spells no number ('', 'n/a', '12,34,5') as NULL.
+    Amounts go in as given, text or number, on SQLite (whose NUMERIC columns keep text) and into
+    text columns (`amounts_as_text=True`). Other databases' NUMERIC columns refuse text: there a
+    formatted amount is stored as the number it spells, and one that spells no number ('',
+    'n/a', '12,34,5') as NULL, so that dirt does not reach such a CRM.
     """
     metadata = crm_metadata(amounts_as_text, primary_keys=False)
     metadata.create_all(engine)
     with engine.begin() as conn:
         copy = conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg"
-        numeric = copy and not amounts_as_text
+        numeric = conn.dialect.name != "sqlite" and not amounts_as_text
         for name in RELATIONS:
-            table = metadata.tables[name]
-            values = {c.name: _column(frames[name][c.name], c.type, numeric, as_text=copy)
-                      for c in table.columns}
+            values = {}
+            for column in metadata.tables[name].columns:
+                money = (name, column.name) in _AMOUNTS
+                values[column.name] = _column(frames[name][column.name], column.type,
+                                              money=money, numeric=numeric, as_text=copy)
             if copy:
                 _copy(conn, name, values)
             else:
@@ -588,7 +592,7 @@ def write_crm(engine: sa.Engine, frames: dict[str, pd.DataFrame],
             log.info("wrote %d rows to %s", len(frames[name]), name)
 
 
-def _column(values: pd.Series, kind, numeric: bool, as_text: bool) -> pd.Series:
+def _column(values: pd.Series, kind, *, money: bool, numeric: bool, as_text: bool) -> pd.Series:
     """One column as the database takes it: text for COPY, else Python values (None = NULL)."""
     if isinstance(kind, sa.DateTime):
         stamps = pd.DatetimeIndex(values)
@@ -603,7 +607,7 @@ def _column(values: pd.Series, kind, numeric: bool, as_text: bool) -> pd.Series:
     elif isinstance(kind, sa.Date):
         days = pd.to_datetime(values).to_numpy("datetime64[D]")
         out = pd.Series(np.datetime_as_string(days)).where(~np.isnat(days))
-    elif isinstance(kind, sa.Numeric) or values.dtype == object:
+    elif money:
         out = _amounts(values, numeric, as_text or not isinstance(kind, sa.Numeric))
     else:
         out = values.reset_index(drop=True).astype("str")
