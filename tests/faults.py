@@ -59,10 +59,8 @@ class Proxy:
     def close(self):
         """Stop listening (new connections are refused) and cut every open one."""
         self._stop.set()
-        try:
-            self.server.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread on Linux
-        except OSError:
-            pass
+        with contextlib.suppress(OSError):  # shutdown wakes the accepting thread on Linux
+            self.server.shutdown(socket.SHUT_RDWR)
         self.server.close()
         for sock in self._open:
             with contextlib.suppress(OSError):
