@@ -8,7 +8,7 @@ import dagster as dg
 import pandas as pd
 
 from pipelines.partitions import weekly_partitions
-from pipelines.reporting import issue_checks, issue_sample, unmapped_table
+from pipelines.reporting import issue_checks, issue_sample, unmapped_table, weekly_story
 from pipelines.resources import VAR, CrmDatabaseResource, RulesResource, WarehouseResource
 from schemas.warehouse import check_publication
 from segmentation.book import (
@@ -20,13 +20,15 @@ from segmentation.book import (
 )
 from segmentation.crm import RELATIONS, CrmContractError, CrmExtract, read_crm
 from segmentation.db import DatabaseUnavailableError
+from segmentation.movements import migrations
 from segmentation.quality import BLOCKING_SUITES, WARNING_SUITES, QualityReport, check_outputs
 from segmentation.summary import distribution_markdown
-from segmentation.warehouse import Publication, previous_tiers, publish
+from segmentation.warehouse import Publication, previous_tiers, previous_week, publish
 
 OWNERS = ["team:segmentation"]
 WAREHOUSE_TABLES = ("client_segments", "client_segment_history", "client_segment_criteria",
-                    "segment_distribution", "data_quality_issues", "data_quality_runs")
+                    "segment_distribution", "segment_migrations", "data_quality_issues",
+                    "data_quality_runs")
 
 
 @dataclass
@@ -36,6 +38,7 @@ class CheckedBook:
     result: BookResult
     quality: QualityReport
     schema_problems: list[str]
+    migrations: pd.DataFrame
 
     @property
     def publishable(self) -> bool:
@@ -115,16 +118,21 @@ def segmented_book(context: dg.AssetExecutionContext, household_profiles: Profil
     loaded = rules.load()
     last = warehouse.retrying(lambda: previous_tiers(warehouse.engine(), as_of),
                               "the warehouse")
+    last_as_of, last_week = warehouse.retrying(lambda: previous_week(warehouse.engine(), as_of),
+                                               "the warehouse")
     result = segment_book(household_profiles, as_of, loaded, previous_tiers=last,
                           run_id=context.run_id)
+    moves = migrations(result.segments, last_week, as_of, last_as_of)
     frames = _frames(result, household_profiles, as_of, context.run_id)
+    frames["segment_migrations"] = moves
     schema_problems = check_publication(frames)
     docs = _docs_dir(as_of)
     quality = check_outputs(
         {"client_segments": result.segments, "client_segment_history": result.segments,
          "segment_distribution": result.distribution},
         expected_rows=len(household_profiles.profiles), rules=loaded, docs_dir=docs)
-    checked = CheckedBook(result=result, quality=quality, schema_problems=schema_problems)
+    checked = CheckedBook(result=result, quality=quality, schema_problems=schema_problems,
+                          migrations=moves)
     yield dg.Output(checked, metadata={
         "households": len(result.segments),
         "rules_version": loaded.digest,
@@ -184,6 +192,7 @@ def warehouse_tables(context: dg.AssetExecutionContext, segmented_book: CheckedB
         raise dg.Failure(description="refusing to publish a book whose output checks failed")
     as_of = as_of_date(context)
     frames = _frames(segmented_book.result, household_profiles, as_of, context.run_id)
+    frames["segment_migrations"] = segmented_book.migrations
     frames["data_quality_runs"] = segmented_book.quality.runs.assign(
         as_of_date=as_of, run_id=context.run_id)
     context.log.info("publishing to the warehouse at %s", warehouse.describe())
@@ -191,9 +200,11 @@ def warehouse_tables(context: dg.AssetExecutionContext, segmented_book: CheckedB
     # One transaction: a retry after a lost connection starts the whole week again.
     written = warehouse.retrying(lambda: publish(warehouse.engine(), publication),
                                  "the warehouse")
+    story = weekly_story(segmented_book, household_profiles)
     for name in WAREHOUSE_TABLES:
         yield dg.MaterializeResult(asset_key=name, metadata={
             "dagster/row_count": written.get(name, 0),
             "as_of_date": as_of.isoformat(),
             **({"kept_newer_week": True} if name not in written else {}),
+            **(story if name == "client_segments" else {}),
         })

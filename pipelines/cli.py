@@ -67,20 +67,24 @@ def summary(week: str) -> str:
                                    "ORDER BY tier"), conn, params={"d": week})
         segments = pd.read_sql(sa.text("SELECT segment FROM client_segment_history "
                                        "WHERE as_of_date = :d"), conn, params={"d": week})
-        issues = pd.read_sql(sa.text("SELECT severity, COUNT(*) AS n FROM data_quality_issues "
-                                     "WHERE as_of_date = :d GROUP BY severity"), conn,
-                             params={"d": week})
-    counts = dict(zip(issues["severity"], issues["n"], strict=True))
+        issues = pd.read_sql(sa.text(
+            "SELECT severity, COUNT(*) AS n, COUNT(DISTINCT household_id) AS households "
+            "FROM data_quality_issues WHERE as_of_date = :d GROUP BY severity"), conn,
+            params={"d": week}).set_index("severity")
+    left_out = int(issues["households"].get("error", 0))
+    warnings = int(issues["n"].get("warning", 0))
+    docs = Path(os.environ.get("SEGMENTATION_DATA_DOCS", VAR / "data_docs")) / week / "index.html"
     lines = [
         f"Week of {week}: {int(dist['households'].sum())} households segmented.",
         "",
         distribution_text(dist, segments["segment"]),
         "",
-        f"Data-quality issues: {counts.get('error', 0)} errors (households left out), "
-        f"{counts.get('warning', 0)} warnings (table data_quality_issues).",
+        f"Data quality: {left_out} households left out for errors, {warnings} warnings "
+        "(table data_quality_issues)",
+        f"  output checks: {docs}",
         f"Warehouse: {warehouse.describe()}",
         "  tables: client_segments, client_segment_history, client_segment_criteria, "
-        "segment_distribution, data_quality_issues",
+        "segment_distribution, segment_migrations, data_quality_issues, data_quality_runs",
     ]
     return "\n".join(lines)
 
@@ -131,6 +135,32 @@ def _cmd_explain(args) -> int:
     return 0
 
 
+def _cmd_dictionary(args) -> int:
+    from schemas.dictionary import render_dictionary
+
+    text = render_dictionary()
+    if args.output:
+        Path(args.output).write_text(text, "utf-8")
+        print(f"wrote {args.output}")
+    else:
+        print(text, end="")
+    return 0
+
+
+def _cmd_backfill(args) -> int:
+    start, end = dt.date.fromisoformat(args.start), dt.date.fromisoformat(args.end)
+    if end < start:
+        print("--to comes before --from", file=sys.stderr)
+        return 2
+    # Oldest first: each week's referrals and movements read the week before it.
+    week = start
+    while week <= end:
+        if _cmd_run(args, week.isoformat()) != 0:
+            return 1
+        week += dt.timedelta(days=7)
+    return 0
+
+
 def _cmd_summary(args) -> int:
     print(summary(args.week or current_week()))
     return 0
@@ -138,6 +168,7 @@ def _cmd_summary(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     VAR.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("DAGSTER_HOME", str(VAR.parent))
     Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
@@ -154,9 +185,15 @@ def main(argv: list[str] | None = None) -> int:
     explain.add_argument("household_id")
     explain.add_argument("--week", type=monday, help="default: its latest published week")
     explain.add_argument("--lang", choices=["fr", "en"], help="default: the rules' language")
+    dictionary = sub.add_parser("dictionary", help="print the warehouse data dictionary")
+    dictionary.add_argument("--output", help="write it to this file instead")
+    backfill = sub.add_parser("backfill", help="run every week from one Monday to another")
+    backfill.add_argument("--from", dest="start", type=monday, required=True)
+    backfill.add_argument("--to", dest="end", type=monday, required=True)
     args = parser.parse_args(argv)
     handler = {"demo": _cmd_demo, "run": _cmd_run, "summary": _cmd_summary,
-               "explain": _cmd_explain}[args.command]
+               "explain": _cmd_explain, "dictionary": _cmd_dictionary,
+               "backfill": _cmd_backfill}[args.command]
     return handler(args)
 
 

@@ -4,6 +4,8 @@ import dagster as dg
 import pandas as pd
 
 from segmentation.crm import RELATIONS
+from segmentation.movements import matrix_markdown, tier_matrix
+from segmentation.summary import distribution_markdown
 
 SAMPLE_ROWS = 10
 
@@ -47,3 +49,26 @@ def issue_checks(issues: pd.DataFrame):
                 "sample": dg.MetadataValue.md(issue_sample(mine)),
             },
         )
+
+
+def weekly_story(checked, book) -> dict:
+    """What operations read on client_segments each week; numbers plot across weeks."""
+    result, moves = checked.result, checked.migrations
+    segments = result.segments
+    matrix = tier_matrix(moves)
+    tier_moves = int(matrix.to_numpy().sum())
+    expired = int((book.issues["check"] == "override_not_expired").sum())
+    story = {
+        "distribution": dg.MetadataValue.md(distribution_markdown(result.distribution)),
+        "households": len(segments),
+        "households_moved_tier": tier_moves,
+        "households_changed_segment": len(moves),
+        "tier_moves": dg.MetadataValue.md(matrix_markdown(matrix)),
+        "overrides_in_force": int(segments["override_reason"].notna().sum()),
+        "overrides_expired": expired,
+        "households_left_out": book.prepared.left_out,
+        "rules_version": str(segments["rules_version"].iloc[0]) if len(segments) else "",
+    }
+    for row in result.distribution.itertuples():
+        story[f"share_{row.tier}"] = float(row.share)
+    return story

@@ -140,11 +140,30 @@ class DataQualityRuns(pa.DataFrameModel):
         strict = True
 
 
+class SegmentMigrations(pa.DataFrameModel):
+    """segment_migrations: households whose segment changed since the previous published week."""
+
+    household_id: Series[str] = pa.Field(unique=True, description="The CRM's household id.")
+    as_of_date: Series[object] = pa.Field(description="The week's Monday.")
+    previous_as_of_date: Series[object] = pa.Field(description="The previous published week.")
+    previous_segment: Series[str] = pa.Field(nullable=True, description="Its segment then "
+                                             "(empty for a household new to the book).")
+    new_segment: Series[str] = pa.Field(nullable=True, description="Its segment now "
+                                        "(empty for a household gone from the book).")
+    previous_tier: Series[str] = pa.Field(nullable=True, description="Its tier then.")
+    new_tier: Series[str] = pa.Field(nullable=True, description="Its tier now.")
+
+    class Config:
+        strict = True
+        coerce = True
+
+
 TABLES = {
     "client_segments": ClientSegments,
     "client_segment_history": ClientSegments,
     "client_segment_criteria": ClientSegmentCriteria,
     "segment_distribution": SegmentDistribution,
+    "segment_migrations": SegmentMigrations,
     "data_quality_issues": DataQualityIssues,
     "data_quality_runs": DataQualityRuns,
 }

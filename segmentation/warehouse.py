@@ -98,9 +98,29 @@ data_quality_runs = sa.Table(
     sa.Column("failed_records", sa.Integer, nullable=False),
     sa.Column("details", sa.Text),
 )
+segment_migrations = sa.Table(
+    "segment_migrations", metadata,
+    sa.Column("household_id", sa.Text, nullable=False),
+    sa.Column("as_of_date", sa.Date, nullable=False),
+    sa.Column("previous_as_of_date", sa.Date, nullable=False),
+    sa.Column("previous_segment", sa.Text),
+    sa.Column("new_segment", sa.Text),
+    sa.Column("previous_tier", sa.Text),
+    sa.Column("new_tier", sa.Text),
+    sa.PrimaryKeyConstraint("as_of_date", "household_id", name="segment_migrations_pk"),
+)
 # Tables holding one as-of date's rows each, replaced date by date.
 PER_DATE = (client_segment_history, client_segment_criteria, segment_distribution,
-            data_quality_issues, data_quality_runs)
+            segment_migrations, data_quality_issues, data_quality_runs)
+
+# Views for BI: the current segments, and the last 52 published weeks of history.
+VIEWS = {
+    "v_client_segments_current": "SELECT * FROM {p}client_segments",
+    "v_client_segment_history_52w": (
+        "SELECT h.* FROM {p}client_segment_history h WHERE h.as_of_date IN ("
+        "SELECT DISTINCT as_of_date FROM {p}client_segment_history "
+        "ORDER BY as_of_date DESC LIMIT 52)"),
+}
 
 
 @dataclass
@@ -117,6 +137,12 @@ def create_tables(conn: sa.Connection) -> None:
     if schema and conn.dialect.name == "postgresql":
         conn.execute(sa.schema.CreateSchema(schema, if_not_exists=True))
     metadata.create_all(conn, checkfirst=True)
+    existing = set(sa.inspect(conn).get_view_names(schema=schema))
+    # The schema name was checked to be a plain identifier when it was read from the env.
+    prefix = f'"{schema}".' if schema else ""
+    for name, body in VIEWS.items():
+        if name not in existing:
+            conn.execute(sa.text(f"CREATE VIEW {prefix}{name} AS {body.format(p=prefix)}"))
 
 
 def _insert(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> int:
@@ -237,3 +263,29 @@ def published_household(engine: sa.Engine, household_id: str,
                                                   c.c.as_of_date == row["as_of_date"])
                                .order_by(c.c.tier, c.c.characteristic), conn)
     return dict(row), criteria
+
+
+def previous_week(engine: sa.Engine, as_of: dt.date) -> tuple[dt.date | None, pd.DataFrame]:
+    """The last week published before `as_of`, and its households' segments and tiers."""
+    h = client_segment_history
+    empty = pd.DataFrame({"household_id": [], "segment": [], "tier": []}, dtype="str")
+    if not sa.inspect(engine).has_table(h.name, schema=_schema(engine)):
+        return None, empty
+    with engine.connect() as conn:
+        last = conn.execute(sa.select(sa.func.max(h.c.as_of_date))
+                            .where(h.c.as_of_date < as_of)).scalar()
+        if last is None:
+            return None, empty
+        last = dt.date.fromisoformat(last) if isinstance(last, str) else last
+        frame = pd.read_sql(sa.select(h.c.household_id, h.c.segment, h.c.tier)
+                            .where(h.c.as_of_date == last), conn)
+    return last, frame
+
+
+def current_as_of(engine: sa.Engine) -> dt.date | None:
+    """The week the current segments belong to (None before the first publication)."""
+    if not sa.inspect(engine).has_table(client_segments.name, schema=_schema(engine)):
+        return None
+    with engine.connect() as conn:
+        value = conn.execute(sa.select(sa.func.max(client_segments.c.as_of_date))).scalar()
+    return dt.date.fromisoformat(value) if isinstance(value, str) else value

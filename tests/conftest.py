@@ -55,13 +55,13 @@ class Week:
         self.monkeypatch.setenv("SEGMENTATION_RULES", str(path))
         return self
 
-    def run(self, as_of: dt.date | str, *, raise_on_error: bool = True):
+    def run(self, as_of: dt.date | str, *, raise_on_error: bool = True, instance=None):
         """Materialize every asset for the week of `as_of`, in process, as the schedule would."""
         return dg.materialize(
             _assets(),
             partition_key=str(as_of),
             resources=RESOURCES,
-            instance=dg.DagsterInstance.ephemeral(),
+            instance=instance or dg.DagsterInstance.ephemeral(),
             raise_on_error=raise_on_error,
             run_config=QUIET,
         )

@@ -1,0 +1,74 @@
+"""Freshness of the published segments, and a notice to operations when a run fails."""
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+
+from pipelines.partitions import TIMEZONE
+from pipelines.resources import VAR, WarehouseResource
+from segmentation.alerts import Notice, sender_from_env
+from segmentation.warehouse import current_as_of
+
+MAX_AGE_DAYS = 8
+
+
+def age_in_days(as_of: dt.date, now: dt.datetime) -> float:
+    """Days since the start of the published week, in the firm's time zone."""
+    start = dt.datetime.combine(as_of, dt.time(), ZoneInfo(TIMEZONE))
+    return (now - start).total_seconds() / 86400
+
+
+@dg.asset_check(asset="client_segments", name="client_segments_fresh",
+                description=f"client_segments is at most {MAX_AGE_DAYS} days old.")
+def client_segments_fresh(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    """Fails when the published week is more than eight days old (a missed Monday run)."""
+    as_of = current_as_of(warehouse.engine())
+    if as_of is None:
+        return dg.AssetCheckResult(passed=False, metadata={"published_week": "none"})
+    age = age_in_days(as_of, dt.datetime.now(ZoneInfo(TIMEZONE)))
+    return dg.AssetCheckResult(passed=age <= MAX_AGE_DAYS, metadata={
+        "published_week": as_of.isoformat(), "age_days": round(age, 2),
+        "max_age_days": MAX_AGE_DAYS})
+
+
+freshness_daily_job = dg.define_asset_job(
+    "freshness_daily_job", selection=dg.AssetSelection.checks(client_segments_fresh),
+    description="Check that the published segments are fresh.")
+
+freshness_daily_schedule = dg.ScheduleDefinition(
+    name="freshness_daily_schedule", job=freshness_daily_job, cron_schedule="0 9 * * *",
+    execution_timezone=TIMEZONE, default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Every day at 09:00 Montreal time, check the segments' freshness.")
+
+
+def failure_notice(context: dg.RunFailureSensorContext) -> Notice:
+    """Job, week, failing steps with their messages, and the data-quality figures of the run."""
+    run = context.dagster_run
+    week = run.tags.get("dagster/partition", "(no week)")
+    lines = [f"The run {run.run_id} of {run.job_name} for the week of {week} failed.", ""]
+    for event in context.get_step_failure_events():
+        error = event.step_failure_data.error
+        message = (error.message if error else "no message").strip().splitlines()[0]
+        lines.append(f"Failed step: {event.step_key}: {message}")
+    records = context.instance.get_records_for_run(
+        run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records
+    for record in records:
+        materialization = record.event_log_entry.dagster_event.step_materialization_data
+        key = materialization.materialization.asset_key.to_user_string()
+        if key == "household_profiles":
+            meta = materialization.materialization.metadata
+            figures = {k: meta[k].value for k in ("households", "households_left_out",
+                                                  "issues_error", "issues_warning") if k in meta}
+            lines.append("Data quality: " + ", ".join(f"{k} {v}" for k, v in figures.items()))
+    lines += ["", "The warehouse keeps the previous week's tables. Open the run in the Dagster "
+              "UI for details."]
+    return Notice(subject=f"[segmentation] {run.job_name} failed for the week of {week}",
+                  body="\n".join(lines))
+
+
+@dg.run_failure_sensor(name="segmentation_failure_alert",
+                       default_status=dg.DefaultSensorStatus.RUNNING)
+def segmentation_failure_alert(context: dg.RunFailureSensorContext):
+    """Sends a notice for each failed run through the configured sender."""
+    sender_from_env(VAR / "alerts.jsonl").send(failure_notice(context))
