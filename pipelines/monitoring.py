@@ -1,6 +1,7 @@
 """Freshness of the published segments, and a notice to operations when a run fails."""
 
 import datetime as dt
+import re
 from zoneinfo import ZoneInfo
 
 import dagster as dg
@@ -50,6 +51,7 @@ def failure_notice(context: dg.RunFailureSensorContext) -> Notice:
     for event in context.get_step_failure_events():
         error = event.step_failure_data.error
         message = (error.message if error else "no message").strip().splitlines()[0]
+        message = re.sub(r"^[\w.]+(?:Error|Failure|Exception): ", "", message)
         lines.append(f"Failed step: {event.step_key}: {message}")
     records = context.instance.get_records_for_run(
         run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records

@@ -1,6 +1,7 @@
 """The segmentation rules: loaded from YAML, validated, and given a digest."""
 
 import hashlib
+import json
 import os
 from decimal import Decimal
 from functools import cached_property
@@ -199,7 +200,8 @@ class Rules(_Strict):
 
     @cached_property
     def digest(self) -> str:
-        canonical = self.model_dump_json().encode()
+        # Keys sorted: the same rules written in another key order have the same digest.
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
         return hashlib.sha256(canonical).hexdigest()[:16]
 
     def vocabulary_map(self, kind: str) -> dict[str, str]:

@@ -66,6 +66,12 @@ class Week:
             run_config=QUIET,
         )
 
+    def env(self) -> dict[str, str]:
+        """The process environment a subprocess needs to run this week's databases."""
+        return {**os.environ, "CRM_DATABASE_URL": self.crm_url,
+                "WAREHOUSE_DATABASE_URL": self.warehouse_url,
+                "SEGMENTATION_DATA_DOCS": str(self.dir / "data_docs")}
+
     def warehouse_bytes(self) -> bytes:
         """The warehouse file as it is on disk, to prove a failed run left it untouched."""
         return (self.dir / "warehouse.sqlite").read_bytes()

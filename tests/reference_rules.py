@@ -9,6 +9,7 @@ import datetime as dt
 from collections import defaultdict
 from decimal import Decimal
 from fractions import Fraction
+from itertools import groupby
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -40,6 +41,13 @@ def _add(values: list, expected: int) -> tuple[Decimal | None, bool]:
     if not known:
         return None, False
     return sum(known, Decimal(0)), len(known) < expected
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """The rows of a frame as plain dictionaries (to_dict is slow on Arrow-backed text)."""
+    columns = list(frame.columns)
+    return [dict(zip(columns, values, strict=True))
+            for values in zip(*(frame[c].tolist() for c in columns), strict=True)]
 
 
 def _months_before(day: dt.date, months: int) -> dt.date:
@@ -75,7 +83,7 @@ def _category(text, taxonomy) -> str | None:
 def _households(prepared: Prepared, rules: Rules, as_of: dt.date) -> dict[str, dict]:
     """Section 1 and 2: each household's figures, occupations and behaviours."""
     out = {}
-    for row in prepared.households.to_dict("records"):
+    for row in _records(prepared.households):
         out[row["household_id"]] = {
             "type": row["household_type"],
             "relationship": row["relationship"] if _known(row["relationship"]) else None,
@@ -88,7 +96,7 @@ def _households(prepared: Prepared, rules: Rules, as_of: dt.date) -> dict[str, d
     taxonomy = [(e.category, [f" {normalize_text(p)} " for p in e.phrases])
                 for e in rules.occupations]
     seasoned_by = _years_before(as_of, rules.behaviour.mature_entrepreneur_years)
-    for m in prepared.members.to_dict("records"):
+    for m in _records(prepared.members):
         h = out.get(m["household_id"])
         if h is None:
             continue
@@ -99,7 +107,7 @@ def _households(prepared: Prepared, rules: Rules, as_of: dt.date) -> dict[str, d
         if category == "entrepreneur" and _known(m["business_since"]) \
                 and m["business_since"].date() <= seasoned_by:
             h["occupations"].add("mature_entrepreneur")
-    for p in prepared.holdings.to_dict("records"):
+    for p in _records(prepared.holdings):
         h = out.get(p["household_id"])
         if h is None or p["status"] != "open":
             continue
@@ -107,7 +115,7 @@ def _households(prepared: Prepared, rules: Rules, as_of: dt.date) -> dict[str, d
             h["investments"].append(_money(p["market_value"]))
         elif p["kind"] == "insurance":
             h["policies"].append(_money(p["annual_premium"]))
-    for t in prepared.tags.to_dict("records"):
+    for t in _records(prepared.tags):
         if t["household_id"] in out:
             out[t["household_id"]]["tags"].add(t["tag"])
     _read_activities(prepared, rules, as_of, out)
@@ -142,10 +150,10 @@ def _read_activities(prepared: Prepared, rules: Rules, as_of: dt.date, out: dict
     start = dt.datetime.combine(_months_before(as_of, rules.behaviour.window_months),
                                 dt.time(), zone)
     contacts = defaultdict(list)
-    for a in prepared.activities.to_dict("records"):
+    for a in _records(prepared.activities):
         h = out.get(a["household_id"])
-        when = a["occurred_at"].to_pydatetime()
-        if h is None or not (start <= when < end):
+        when = a["occurred_at"]
+        if h is None or not _known(when) or not (start <= when < end):
             continue
         if a["kind"] == "meeting" and a["outcome"] == "no_show":
             h["no_shows"] += 1
@@ -184,16 +192,15 @@ def _met(h: dict, rules: Rules, tier: str, referrer_tier: str | None,
 
 def _percentiles(values: dict[str, object]) -> dict[str, Fraction]:
     """0-100 percentile ranks of the known values, 100 highest, ties sharing the average rank."""
-    known = sorted((v, k) for k, v in values.items() if v is not None)
-    n, out, i = len(known), {}, 0
-    while i < n:
-        j = i
-        while j + 1 < n and known[j + 1][0] == known[i][0]:
-            j += 1
-        rank = Fraction(i + 1 + j + 1, 2)
-        for _, key in known[i:j + 1]:
-            out[key] = Fraction(100) if n == 1 else (rank - 1) / (n - 1) * 100
-        i = j + 1
+    # Sorting on (float, exact) is exact, since rounding to float never inverts an order.
+    known = sorted((float(v), v, k) for k, v in values.items() if v is not None)
+    n, out, first = len(known), {}, 0
+    for _, run in groupby(known, key=lambda item: item[:2]):
+        keys = [k for _, _, k in run]
+        average = Fraction(2 * first + len(keys) - 1, 2)  # zero-based rank of the run
+        percentile = Fraction(100) if n == 1 else average / (n - 1) * 100
+        out.update(dict.fromkeys(keys, percentile))
+        first += len(keys)
     return out
 
 
@@ -221,7 +228,8 @@ def _scores(hh: dict[str, dict], rules: Rules) -> dict[str, dict]:
 def _ranking_key(hid: str, score, h: dict):
     """Best first: higher value score, then higher AUM, then household id; unknowns last."""
     aum = h["figures"]["aum"]
-    return (score is None, -(score or 0), aum is None, -(aum or 0), hid)
+    exact = score or 0
+    return (score is None, -float(exact), -exact, aum is None, -(aum or 0), hid)
 
 
 def _assign(hh, rules, referrer_tiers, scores, overrides):
@@ -267,7 +275,7 @@ def _band_floor(rules: Rules, target: str) -> Fraction:
     return max(Fraction(0), 100 * (1 - top))
 
 
-def _potential(hid, h, r, score, rules, referrer_tier) -> tuple[str | None, set[str]]:
+def _potential(h, r, score, rules, referrer_tier, floors) -> tuple[str | None, set[str]]:
     """Section 6: the highest of A and B above the household's tier for which it shows potential."""
     cfg, tier = rules.potential, r["tier"]
     if tier not in ONE_UP or "no_potential" in h["tags"]:
@@ -288,7 +296,7 @@ def _potential(hid, h, r, score, rules, referrer_tier) -> tuple[str | None, set[
                 for category, step in cfg.occupation_steps.steps.items() if step == target):
             signals.add("occupation_step")
         if cfg.value_band and score["percentile"] is not None \
-                and score["percentile"] >= _band_floor(rules, target):
+                and score["percentile"] >= floors[target]:
             signals.add("value_band")
         if cfg.a_cap and target == "A" and r["capped"]:
             signals.add("a_cap")
@@ -302,7 +310,7 @@ def reference_segments(prepared: Prepared, rules: Rules, as_of: dt.date,
     """Every segmented household's result, worked out row by row from the written rules."""
     previous_tiers = previous_tiers or {}
     hh = _households(prepared, rules, as_of)
-    overrides = {o["household_id"]: o for o in prepared.overrides.to_dict("records")
+    overrides = {o["household_id"]: o for o in _records(prepared.overrides)
                  if o["household_id"] in hh}
     issues = prepared.issues
     expired = set(issues.loc[issues["check"] == "override_not_expired", "household_id"])
@@ -318,10 +326,12 @@ def reference_segments(prepared: Prepared, rules: Rules, as_of: dt.date,
     else:
         raise AssertionError("referral tiers never settle")
 
+    floors = {target: _band_floor(rules, target) for target in ("A", "B")}
     out = {}
     for hid, h in hh.items():
         r = res[hid]
-        potential_tier, signals = _potential(hid, h, r, scores[hid], rules, referrer_tiers[hid])
+        potential_tier, signals = _potential(h, r, scores[hid], rules, referrer_tiers[hid],
+                                             floors)
         computed = r["tier"] + ("+" if potential_tier else "")
         flags = {name for name in ("no_criteria_met", "conflicting_signals") if r[name]}
         flags |= {"over_a_cap"} if r["capped"] else set()

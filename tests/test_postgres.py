@@ -1,9 +1,13 @@
 """The weekly job with the CRM and the warehouse both on PostgreSQL."""
 
+from pathlib import Path
+
 import pandas as pd
 import sqlalchemy as sa
 from casebook import crm_rows, load_cases
 from conftest import Week
+
+ROOT = Path(__file__).resolve().parents[1]
 
 CASES = load_cases()
 NO_CAP = {"a_cap": {}, "potential.value_band": False}
@@ -52,3 +56,52 @@ def test_warehouse_types_on_postgres(tmp_path, monkeypatch, postgres_database):
     assert columns["as_of_date"] == "DATE"
     assert columns["has_potential"] == "BOOLEAN"
     assert columns["household_id"] == "TEXT"
+
+
+def test_password_never_reaches_logs_or_metadata(tmp_path, monkeypatch, postgres_database):
+    secret = "Sx9-never-log-this"
+    crm = sa.engine.make_url(postgres_database("crm")).set(password=secret)
+    warehouse = sa.engine.make_url(postgres_database("warehouse")).set(password=secret)
+    week = Week(tmp_path, monkeypatch, crm.render_as_string(hide_password=False),
+                warehouse.render_as_string(hide_password=False))
+    week.crm(crm_rows(CASES["households"][:3]))
+    import dagster as dg
+
+    instance = dg.DagsterInstance.ephemeral()
+    result = week.run(CASES["as_of_date"], instance=instance)
+    seen = []
+    for entry in instance.all_logs(result.run_id):  # what the UI shows: logs, events, metadata
+        seen.append(entry.user_message or "")
+        seen.append(repr(entry.dagster_event))
+    seen.append(repr(instance.get_run_by_id(result.run_id).run_config))
+    assert secret not in "\n".join(seen)
+    assert any("***" in line for line in seen)  # the URL is shown, masked
+
+
+def test_dagster_instance_on_postgres(tmp_path, monkeypatch, postgres_database):
+    import shutil
+
+    import dagster as dg
+
+    from pipelines.definitions import defs
+
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(ROOT / "deploy" / "dagster.postgres.yaml", home / "dagster.yaml")
+    url = sa.engine.make_url(postgres_database("dagster"))
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    for key, value in {"DAGSTER_PG_HOST": url.host or "127.0.0.1",
+                       "DAGSTER_PG_PORT": str(url.port or 5432), "DAGSTER_PG_DB": url.database,
+                       "DAGSTER_PG_USER": url.username or "postgres",
+                       "DAGSTER_PG_PASSWORD": url.password or ""}.items():
+        monkeypatch.setenv(key, value)
+    week = Week(tmp_path, monkeypatch)
+    week.crm(crm_rows(CASES["households"][:3]))
+    job = defs.resolve_job_def("segmentation_weekly_job")
+    with dg.DagsterInstance.get() as instance:
+        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        result = job.execute_in_process(partition_key="2026-11-30", instance=instance)
+        assert result.success
+    with sa.create_engine(url).connect() as conn:
+        runs = conn.execute(sa.text("SELECT count(*) FROM runs WHERE status = 'SUCCESS'"))
+        assert runs.scalar() == 1
