@@ -10,6 +10,7 @@ from segmentation.criteria import criteria_rows
 from segmentation.crm import CrmExtract
 from segmentation.engine import assess
 from segmentation.explain import reasons
+from segmentation.frames import member_of
 from segmentation.money import cents_to_decimal_text
 from segmentation.profiles import build_profiles
 from segmentation.rules import TIERS, Rules
@@ -89,7 +90,7 @@ def segment_book(book: ProfiledBook, as_of: dt.date, rules: Rules, *,
 
     seg = assessment.segments
     expired = book.issues.loc[book.issues["check"] == "override_not_expired", "household_id"]
-    seg["expired_override"] = seg.index.isin(expired)
+    seg["expired_override"] = member_of(seg.index, expired.dropna().unique())
     seg["partial_figures"] = profiles["partial_figures"]
     seg["override"] = seg["overridden"]
     seg["household_type"] = profiles["household_type"]

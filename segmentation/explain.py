@@ -109,20 +109,33 @@ def format_money(cents: pd.Series, language: str) -> pd.Series:
 
     Cents are shown only when there are some (`1 234,56 $`).
     """
-    text = cents_to_decimal_text(cents)
-    whole = text.str.split(".").str[0]
-    frac = text.str.split(".").str[1]
-    negative = whole.str.startswith("-").fillna(False).astype(bool)
-    digits = whole.str.lstrip("-")
-    sep = " " if language == "fr" else ","
-    grouped = digits.str[::-1].str.replace(r"(\d{3})(?=\d)", r"\1" + sep, regex=True).str[::-1]
-    sign = pd.Series(np.where(negative, "-", ""), index=cents.index, dtype="str")
-    has_cents = (frac.fillna("00") != "00").to_numpy()
-    if language == "fr":
-        body = grouped + np.where(has_cents, "," + frac.fillna(""), "") + " $"
-        return (sign + body).where(cents.notna())
-    body = "$" + grouped + np.where(has_cents, "." + frac.fillna(""), "")
-    return (sign + body).where(cents.notna())
+    sep, point = (" ", ",") if language == "fr" else (",", ".")
+    present = cents.notna().to_numpy()
+    value = cents.fillna(0).to_numpy(dtype="int64")
+    dollars, frac = np.divmod(np.abs(value), 100)
+    # Thousands groups with integer arithmetic rather than regexes: the top group as is, the
+    # ones below it padded to three digits.
+    groups, rest = [], dollars
+    while True:
+        groups.append(rest % 1000)
+        rest = rest // 1000
+        if not (rest > 0).any():
+            break
+    count = np.ones_like(dollars)
+    for i in range(1, len(groups)):
+        count += dollars >= 1000 ** i
+    text = pd.Series("", index=range(len(dollars)), dtype="str")
+    for i in reversed(range(len(groups))):
+        group = pd.Series(groups[i], dtype="int64").astype("str")
+        part = np.where(count - 1 == i, group,
+                        np.where(count - 1 > i, sep + group.str.zfill(3), ""))
+        text = text + part
+    frac_text = pd.Series(frac, dtype="int64").astype("str").str.zfill(2)
+    body = text + pd.Series(np.where(frac > 0, point + frac_text, ""), dtype="str")
+    sign = np.where(value < 0, "-", "")
+    out = sign + (body + " $" if language == "fr" else "$" + body)
+    out = pd.Series(out.to_numpy(), index=cents.index, dtype="str")
+    return out.where(present)
 
 
 
@@ -177,7 +190,17 @@ def phrases(rows: pd.DataFrame, household_type: pd.Series, rules: Rules,
 
 
 def _joined(phrases_: pd.Series, keys: pd.Series, index: pd.Index) -> pd.Series:
-    return phrases_.groupby(keys.to_numpy()).agg("; ".join).reindex(index)
+    """The phrases of each key joined by "; ", in order, without a Python loop per key."""
+    frame = pd.DataFrame({"key": keys.to_numpy(), "text": phrases_.to_numpy()})
+    if frame.empty:
+        return pd.Series(pd.NA, index=index, dtype="str")
+    frame["position"] = frame.groupby("key").cumcount()
+    wide = frame.pivot(index="key", columns="position", values="text")
+    joined = wide[0].astype("str")
+    for position in wide.columns[1:]:
+        following = wide[position].astype("str")
+        joined = joined.where(following.isna(), joined + "; " + following)
+    return joined.reindex(index)
 
 
 def reasons(segments: pd.DataFrame, criteria: pd.DataFrame, rules: Rules,

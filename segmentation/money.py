@@ -22,7 +22,10 @@ def to_cents(values: pd.Series) -> tuple[pd.Series, pd.Series]:
         return _from_numbers(values.astype("float64")), unreadable
 
     numbers = pd.to_numeric(values, errors="coerce")
-    is_text = values.map(lambda v: isinstance(v, str), na_action="ignore").fillna(False)
+    if values.dtype == object:
+        is_text = values.map(lambda v: isinstance(v, str), na_action="ignore").fillna(False)
+    else:  # a text column: every present value is text
+        is_text = values.notna()
     # Strings like "1234.5" parse as numbers too; only formatted text needs the text path.
     text = values[is_text.astype(bool) & numbers.isna()].astype("str")
     parsed, bad = _from_text(text)

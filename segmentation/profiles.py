@@ -11,8 +11,10 @@ from segmentation.rules import (
     ENTREPRENEUR,
     FIGURES,
     MATURE_ENTREPRENEUR,
+    TAGS,
     Rules,
 )
+from segmentation.frames import flag_table
 from segmentation.text import normalize_series, normalize_text
 from segmentation.validation import Issues, Prepared
 
@@ -111,20 +113,20 @@ def build_profiles(prepared: Prepared, rules: Rules, as_of: dt.date) -> tuple[pd
     unmapped = members[categories.isna() & members["occupation"].notna()]
     issues.add("members", unmapped, "occupation", "occupation_mapped", "warning",
                "no occupation characteristic")
-    tags = prepared.tags.drop_duplicates(["household_id", "tag"])
-    tagged = pd.crosstab(tags["household_id"], tags["tag"]).reindex(index, fill_value=0) > 0
+    tags = prepared.tags
+    tagged = flag_table(tags["household_id"], tags["tag"], index, list(TAGS))
 
     def has_tag(code):
-        return tagged[code] if code in tagged else pd.Series(False, index=index)
+        return tagged[code]
 
     seasoned = members["business_since"].notna() & (members["business_since"] <= pd.Timestamp(
         as_of - pd.DateOffset(years=rules.behaviour.mature_entrepreneur_years)))
     by_member = pd.DataFrame({"household_id": members["household_id"], "category": categories})
     by_member.loc[(categories == ENTREPRENEUR) & seasoned, "category"] = MATURE_ENTREPRENEUR
-    held = pd.crosstab(by_member["household_id"], by_member["category"]).reindex(
-        index, fill_value=0) > 0
+    held = flag_table(by_member["household_id"], by_member["category"], index,
+                      rules.occupation_categories)
     for category in rules.occupation_categories:
-        profile[f"occ_{category}"] = held.get(category, False)
+        profile[f"occ_{category}"] = held[category]
     profile[f"occ_{MATURE_ENTREPRENEUR}"] |= has_tag("mature_entrepreneur")
 
     no_shows, streak = _activity_counts(prepared.activities, as_of, rules, index)

@@ -15,6 +15,7 @@ import pandera.pandas as pa
 
 from schemas.crm import MODELS
 from segmentation.crm import CrmExtract
+from segmentation.frames import member_of
 from segmentation.money import to_cents
 from segmentation.rules import Rules
 from segmentation.text import normalize_series
@@ -100,7 +101,9 @@ class Prepared:
 
 def _ids(values: pd.Series) -> pd.Series:
     """Identifiers as stripped text; numbers from a loose CRM become their text."""
-    out = values.map(lambda v: v if isinstance(v, str) else str(v), na_action="ignore")
+    out = values
+    if not pd.api.types.is_string_dtype(values.dtype) or values.dtype == object:
+        out = values.map(lambda v: v if isinstance(v, str) else str(v), na_action="ignore")
     out = out.astype("str").str.strip()
     return out.where(out != "")
 
@@ -138,8 +141,11 @@ def _timestamps(values: pd.Series, timezone: str) -> pd.Series:
     if pd.api.types.is_datetime64_dtype(values.dtype):
         local = values.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="shift_forward")
         return local.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
-    text = values.map(lambda v: v.isoformat() if hasattr(v, "isoformat") else str(v),
-                      na_action="ignore").astype("str")
+    text = values
+    if values.dtype == object:
+        text = values.map(lambda v: v.isoformat() if hasattr(v, "isoformat") else str(v),
+                          na_action="ignore")
+    text = text.astype("str")
     aware = text.str.contains(_TZ_SUFFIX, na=False)
     out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[us, UTC]")
     out[aware] = pd.to_datetime(text[aware], errors="coerce", format="ISO8601", utc=True)
@@ -204,7 +210,7 @@ def prepare(extract: CrmExtract, rules: Rules, as_of: dt.date) -> Prepared:
     in_scope_mask = ~hh["status"].isin(["inactive", "prospect"])
     known = hh.dropna(subset=["household_id"]).drop_duplicates("household_id", keep=False)
     statuses = known[["household_id", "status"]]
-    all_ids = set(hh["household_id"].dropna())
+    all_ids = pd.Index(hh["household_id"].dropna().unique())
 
     def child(source, amount_cols=()):
         frame = frames[source]
@@ -256,24 +262,24 @@ def prepare(extract: CrmExtract, rules: Rules, as_of: dt.date) -> Prepared:
     for source, frame in (("members", members), ("holdings", holdings),
                           ("activities", activities), ("household_tags", tags),
                           ("segment_overrides", overrides)):
-        orphan = ~frame["household_id"].isin(all_ids) & ~frame["_ignore"]
+        orphan = ~member_of(frame["household_id"], all_ids) & ~frame["_ignore"]
         issues.add(source, frame[orphan], "household_id", "household_exists", "warning", IGNORED)
         frame.loc[orphan, "_ignore"] = True
 
-    hh_ok = hh[in_scope_mask & hh["household_id"].notna() & ~hh["household_id"].isin(
-        left_out_ids)]
+    hh_ok = hh[in_scope_mask & hh["household_id"].notna()
+               & ~member_of(hh["household_id"], left_out_ids)]
     hh_ok = hh_ok[hh_ok["status"] == "active"]
     # An active household whose own rows were fine but whose children failed is left out too.
     in_scope_ids = set(hh.loc[in_scope_mask, "household_id"].dropna())
     left_out = len(in_scope_ids & left_out_ids) + int(unidentified.sum())
     in_scope = len(in_scope_ids) + int(unidentified.sum())
 
-    keep = set(hh_ok["household_id"])
+    keep = pd.Index(hh_ok["household_id"])
     hh_ok = _check_referrals(hh_ok, issues, all_ids)
     _check_membership(hh_ok, members[~members["_ignore"]], issues)
 
     def kept(frame):
-        return frame[~frame["_ignore"] & frame["household_id"].isin(keep)].drop(
+        return frame[~frame["_ignore"] & member_of(frame["household_id"], keep)].drop(
             columns=[c for c in frame.columns if c.startswith("_")])
 
     return Prepared(
@@ -298,11 +304,11 @@ def _active_overrides(overrides: pd.DataFrame, issues: Issues, as_of: dt.date) -
     return overrides
 
 
-def _check_referrals(hh: pd.DataFrame, issues: Issues, all_ids: set) -> pd.DataFrame:
+def _check_referrals(hh: pd.DataFrame, issues: Issues, all_ids: pd.Index) -> pd.DataFrame:
     hh = hh.copy()
     ref = hh["referred_by_household_id"]
     itself = ref.notna() & (ref == hh["household_id"])
-    unknown = ref.notna() & ~ref.isin(all_ids)
+    unknown = ref.notna() & ~member_of(ref, all_ids)
     issues.add("households", hh[itself], "referred_by_household_id", "not_self_referral",
                "warning", "referral ignored")
     issues.add("households", hh[unknown], "referred_by_household_id", "referrer_exists",

@@ -99,7 +99,7 @@ def _refill(url: str, rows: dict) -> None:
     with engine.begin() as conn:
         for name in ("households", "members", "holdings"):
             table = sa.Table(name, md, autoload_with=conn)
-            conn.execute(sa.insert(table), [{c: r.get(c) for c in table.columns}
+            conn.execute(sa.insert(table), [{c.name: r.get(c.name) for c in table.columns}
                                             for r in rows[name]])
     engine.dispose()
 
