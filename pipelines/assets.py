@@ -2,6 +2,8 @@
 
 import datetime as dt
 import os
+import resource
+import time
 from dataclasses import dataclass
 
 import dagster as dg
@@ -45,6 +47,11 @@ class CheckedBook:
         return self.quality.passed and not self.schema_problems
 
 
+def peak_rss_mb() -> float:
+    """The process's peak resident memory so far, in MB."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
 def as_of_date(context: dg.AssetExecutionContext) -> dt.date:
     """The run for partition K segments the CRM as of K, the Monday starting the week."""
     return dt.date.fromisoformat(context.partition_key)
@@ -62,7 +69,8 @@ def crm_extract(context: dg.AssetExecutionContext, crm: CrmDatabaseResource) -> 
     counts = extract.row_counts()
     for relation, n in counts.items():
         context.log.info("read %d rows from %s", n, relation)
-    return dg.Output(extract, metadata={f"rows_{k}": v for k, v in counts.items()})
+    return dg.Output(extract, metadata={**{f"rows_{k}": v for k, v in counts.items()},
+                                        "peak_rss_mb": peak_rss_mb()})
 
 
 @dg.asset(
@@ -93,6 +101,8 @@ def household_profiles(context: dg.AssetExecutionContext, crm_extract: CrmExtrac
         "issues_warning": int(severity.get("warning", 0)),
         "unmapped_occupations": dg.MetadataValue.md(unmapped_table(book.issues, "occupation")),
         "unmapped_tags": dg.MetadataValue.md(unmapped_table(book.issues, "tag")),
+        **{f"seconds_{k}": round(v, 3) for k, v in book.seconds.items()},
+        "peak_rss_mb": peak_rss_mb(),
     })
     yield from issue_checks(book.issues)
 
@@ -115,6 +125,7 @@ def segmented_book(context: dg.AssetExecutionContext, household_profiles: Profil
                    rules: RulesResource, warehouse: WarehouseResource):
     """Every household's tier, segment, value ranking and explanation, checked for publishing."""
     as_of = as_of_date(context)
+    started = time.perf_counter()
     loaded = rules.load()
     last = warehouse.retrying(lambda: previous_tiers(warehouse.engine(), as_of),
                               "the warehouse")
@@ -125,6 +136,7 @@ def segmented_book(context: dg.AssetExecutionContext, household_profiles: Profil
     moves = migrations(result.segments, last_week, as_of, last_as_of)
     frames = _frames(result, household_profiles, as_of, context.run_id)
     frames["segment_migrations"] = moves
+    segmented = time.perf_counter()
     schema_problems = check_publication(frames)
     docs = _docs_dir(as_of)
     quality = check_outputs(
@@ -133,12 +145,15 @@ def segmented_book(context: dg.AssetExecutionContext, household_profiles: Profil
         expected_rows=len(household_profiles.profiles), rules=loaded, docs_dir=docs)
     checked = CheckedBook(result=result, quality=quality, schema_problems=schema_problems,
                           migrations=moves)
+    seconds = {"segment": segmented - started, "quality": time.perf_counter() - segmented}
     yield dg.Output(checked, metadata={
         "households": len(result.segments),
         "rules_version": loaded.digest,
         "distribution": dg.MetadataValue.md(distribution_markdown(result.distribution)),
         "data_docs": dg.MetadataValue.path(str(quality.docs_index)),
         **{f"share_{r.tier}": float(r.share) for r in result.distribution.itertuples()},
+        **{f"seconds_{k}": round(v, 3) for k, v in seconds.items()},
+        "peak_rss_mb": peak_rss_mb(),
     })
     for suite in (*BLOCKING_SUITES, *WARNING_SUITES):
         runs = quality.runs[quality.runs["suite"] == suite]
@@ -203,6 +218,7 @@ def warehouse_tables(context: dg.AssetExecutionContext, segmented_book: CheckedB
     story = weekly_story(segmented_book, household_profiles)
     for name in WAREHOUSE_TABLES:
         yield dg.MaterializeResult(asset_key=name, metadata={
+            "peak_rss_mb": peak_rss_mb(),
             "dagster/row_count": written.get(name, 0),
             "as_of_date": as_of.isoformat(),
             **({"kept_newer_week": True} if name not in written else {}),

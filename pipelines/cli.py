@@ -167,6 +167,11 @@ def _cmd_summary(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["benchmark"]:
+        from pipelines.benchmark import main as benchmark
+
+        return benchmark(argv[1:])
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     VAR.mkdir(parents=True, exist_ok=True)
@@ -190,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     backfill = sub.add_parser("backfill", help="run every week from one Monday to another")
     backfill.add_argument("--from", dest="start", type=monday, required=True)
     backfill.add_argument("--to", dest="end", type=monday, required=True)
+    sub.add_parser("benchmark", help="time the job end to end on generated books "
+                   "(see segmentation benchmark --help)")
     args = parser.parse_args(argv)
     handler = {"demo": _cmd_demo, "run": _cmd_run, "summary": _cmd_summary,
                "explain": _cmd_explain, "dictionary": _cmd_dictionary,

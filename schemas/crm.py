@@ -84,7 +84,8 @@ class SegmentOverrides(pa.DataFrameModel):
     """Tiers forced by an advisor."""
 
     household_id: Series[str]
-    tier: Series[str] = pa.Field(isin=[f"{t}{p}" for t in "ABCDE" for p in ("", "+")])
+    # A is the top and E is let go: neither carries a "+".
+    tier: Series[str] = pa.Field(isin=["A", "B+", "B", "C+", "C", "D+", "D", "E"])
     reason: Series[str]
     expires_on: Series["datetime64[us]"] = pa.Field(nullable=True)  # noqa: F821
 

@@ -3,7 +3,6 @@
 import numpy as np
 import pandas as pd
 
-from segmentation.money import cents_to_decimal_text
 from segmentation.rules import TIERS, Rules
 
 WORDS = {

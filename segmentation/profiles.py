@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
+from segmentation.frames import flag_table
 from segmentation.rules import (
     BEHAVIOURS,
     ENTREPRENEUR,
@@ -14,7 +15,6 @@ from segmentation.rules import (
     TAGS,
     Rules,
 )
-from segmentation.frames import flag_table
 from segmentation.text import normalize_series, normalize_text
 from segmentation.validation import Issues, Prepared
 
@@ -99,7 +99,8 @@ def build_profiles(prepared: Prepared, rules: Rules, as_of: dt.date) -> tuple[pd
         count = rows.groupby("household_id").size().reindex(index, fill_value=0)
         total, partial = _figure_sum(rows[column], rows["household_id"], index, count)
         profile[figure] = total.fillna(0).where(~(total.isna() & (count > 0)))
-        profile[f"{figure}_partial"] = partial
+        # Wholly unknown is not partial: a partial figure is a known lower bound.
+        profile[f"{figure}_partial"] = partial & total.notna()
     for figure, column in (("savings", "annual_savings"), ("income", "annual_income")):
         total, partial = _figure_sum(members[column], members["household_id"], index, expected)
         profile[figure] = total

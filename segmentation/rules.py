@@ -52,8 +52,9 @@ class _Strict(BaseModel):
 
 
 class Line(_Strict):
-    couple: Decimal = Field(ge=0)
-    individual: Decimal = Field(ge=0)
+    # Lines are whole cents so that every comparison is exact in integer cents.
+    couple: Decimal = Field(ge=0, decimal_places=2)
+    individual: Decimal = Field(ge=0, decimal_places=2)
 
     def cents(self, household_type: str) -> int:
         return int(getattr(self, household_type) * 100)

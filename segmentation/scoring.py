@@ -28,7 +28,9 @@ def value_scores(profiles: pd.DataFrame, rules: Rules) -> pd.DataFrame:
     percentiles = out[[f"{f}_percentile" for f in FIGURES]].set_axis(list(FIGURES), axis=1)
     available = percentiles.notna().mul(weights, axis=1).sum(axis=1)
     weighted = percentiles.fillna(0).mul(weights, axis=1).sum(axis=1)
-    out["value_score"] = (weighted / available).where(available > 0)
+    # Rounded so that equal scores summed in another order stay equal: ties are broken by the
+    # rules (AUM, then id), never by floating-point noise.
+    out["value_score"] = (weighted / available).where(available > 0).round(9)
     out["value_percentile"] = percentile_rank(out["value_score"])
     order = rank_order(out["value_score"], profiles["aum"], profiles.index)
     out["value_rank"] = pd.Series(range(1, len(order) + 1), index=order).reindex(out.index)

@@ -5,6 +5,7 @@ engine, and re-derives everything after it from segmentation-rules.md (sections 
 the rules file: loops over households, money as Decimal, percentiles as exact fractions.
 """
 
+import calendar
 import datetime as dt
 from collections import defaultdict
 from decimal import Decimal
@@ -51,15 +52,9 @@ def _records(frame: pd.DataFrame) -> list[dict]:
 
 
 def _months_before(day: dt.date, months: int) -> dt.date:
-    index = day.year * 12 + day.month - 1 - months
-    year, month = divmod(index, 12)
-    month += 1
-    for last in (31, 30, 29, 28):
-        try:
-            return dt.date(year, month, min(day.day, last))
-        except ValueError:
-            continue
-    raise AssertionError("unreachable")
+    """The same day `months` earlier, or that month's last day when it is shorter."""
+    year, month = divmod(day.year * 12 + day.month - 1 - months, 12)
+    return dt.date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
 
 
 def _years_before(day: dt.date, years: int) -> dt.date:
@@ -95,13 +90,17 @@ def _households(prepared: Prepared, rules: Rules, as_of: dt.date) -> dict[str, d
         }
     taxonomy = [(e.category, [f" {normalize_text(p)} " for p in e.phrases])
                 for e in rules.occupations]
+    seen = {}  # occupation text -> category, worked out once per distinct text
     seasoned_by = _years_before(as_of, rules.behaviour.mature_entrepreneur_years)
     for m in _records(prepared.members):
         h = out.get(m["household_id"])
         if h is None:
             continue
         h["members"].append(m)
-        category = _category(m["occupation"], taxonomy)
+        text = m["occupation"]
+        if text not in seen:
+            seen[text] = _category(text, taxonomy)
+        category = seen[text]
         if category:
             h["occupations"].add(category)
         if category == "entrepreneur" and _known(m["business_since"]) \
@@ -232,11 +231,14 @@ def _ranking_key(hid: str, score, h: dict):
     return (score is None, -float(exact), -exact, aum is None, -(aum or 0), hid)
 
 
-def _assign(hh, rules, referrer_tiers, scores, overrides):
+def _assign(hh, rules, referrer_tiers, scores, overrides, cache):
     """Sections 3 and 4 for the whole book: tier, flags, cap and final tier after overrides."""
     res = {}
     for hid, h in hh.items():
-        met = {t: _met(h, rules, t, referrer_tiers.get(hid)) for t in TIERS}
+        key = hid, referrer_tiers[hid]  # only the referral characteristic changes between passes
+        if key not in cache:
+            cache[key] = {t: _met(h, rules, t, referrer_tiers[hid]) for t in TIERS}
+        met = cache[key]
         count = {t: sum(met[t].values()) for t in TIERS}
         qualifies = {t: count[t] >= rules.tiers[t].needed for t in TIERS}
         tier = next((t for t in rules.order if qualifies[t]), rules.fallback)
@@ -316,9 +318,9 @@ def reference_segments(prepared: Prepared, rules: Rules, as_of: dt.date,
     expired = set(issues.loc[issues["check"] == "override_not_expired", "household_id"])
     scores = _scores(hh, rules)
 
-    referrer_tiers = {hid: None for hid in hh}
+    referrer_tiers, cache = {hid: None for hid in hh}, {}
     for _ in range(50):  # a referral can change a referrer's tier only through a chain
-        res = _assign(hh, rules, referrer_tiers, scores, overrides)
+        res = _assign(hh, rules, referrer_tiers, scores, overrides, cache)
         again = _referrer_tiers(hh, res, previous_tiers)
         if again == referrer_tiers:
             break
