@@ -32,8 +32,7 @@ def criteria_rows(profiles: pd.DataFrame, assessment: Assessment, rules: Rules) 
                 near = value.gt(near_line) if direction == "gt" else value.lt(near_line) & ~partial
                 code = f"{figure}_{direction}"
                 parts.append(_rows(tier, code, met[code], near.fillna(False).astype(bool),
-                                   cents_to_decimal_text(value),
-                                   cents_to_decimal_text(line_cents(profiles, line)), partial))
+                                   value, line_cents(profiles, line), partial, amounts=True))
         for code in met.columns:
             if not code.endswith(("_gt", "_lt")):
                 figure, threshold = _qualitative(profiles, code, spec, rules)
@@ -41,13 +40,17 @@ def criteria_rows(profiles: pd.DataFrame, assessment: Assessment, rules: Rules) 
     return pd.concat(parts, ignore_index=True)[CRITERIA_COLUMNS]
 
 
-def _rows(tier, code, met: pd.Series, near: pd.Series, figure, threshold, partial):
+def _rows(tier, code, met: pd.Series, near: pd.Series, figure, threshold, partial,
+          amounts: bool = False):
     keep = (met | near).to_numpy()
 
     def pick(values):
-        if isinstance(values, pd.Series):
-            return values.to_numpy()[keep]
-        return values
+        if not isinstance(values, pd.Series):
+            return values
+        kept = values[keep]
+        # Amounts become text only for the rows kept: a small share of the book.
+        return (cents_to_decimal_text(kept) if amounts and values is not partial
+                else kept).to_numpy()
 
     return pd.DataFrame({
         "household_id": met.index[keep],

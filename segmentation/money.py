@@ -65,9 +65,10 @@ def _from_text(text: pd.Series) -> tuple[pd.Series, pd.Series]:
 
 def cents_to_decimal_text(cents: pd.Series) -> pd.Series:
     """Cents as plain decimal text with two places (`'1234.50'`), NA kept."""
-    sign = np.where(cents.fillna(0) < 0, "-", "")
-    absolute = cents.abs()
-    whole = (absolute // 100).astype("string")
-    frac = (absolute % 100).astype("string").str.zfill(2)
-    out = sign + whole + "." + frac
-    return out.where(cents.notna())
+    present = cents.notna().to_numpy()
+    value = cents.fillna(0).to_numpy(dtype="int64")
+    whole, frac = np.divmod(np.abs(value), 100)
+    sign = np.where(value < 0, "-", "")
+    text = (sign + pd.Series(whole, dtype="int64").astype("str") + "."
+            + pd.Series(frac, dtype="int64").astype("str").str.zfill(2))
+    return pd.Series(text.to_numpy(), index=cents.index, dtype="str").where(present)
