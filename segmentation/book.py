@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from schemas.profiles import HouseholdProfiles
 from segmentation.criteria import criteria_rows
 from segmentation.crm import CrmExtract
 from segmentation.engine import assess
@@ -79,6 +80,8 @@ def profile_book(extract: CrmExtract, as_of: dt.date, rules: Rules) -> ProfiledB
     check_left_out(prepared, rules)
     validated = time.perf_counter()
     profiles, profile_issues = build_profiles(prepared, rules, as_of)
+    # The hand-off to the rules is checked too: a failure here is a bug, not bad input.
+    HouseholdProfiles.validate(profiles, lazy=True)
     issues = pd.concat([prepared.issues, profile_issues], ignore_index=True)
     seconds = {"validate": validated - started, "profile": time.perf_counter() - validated}
     return ProfiledBook(prepared=prepared, profiles=profiles, issues=issues, seconds=seconds)

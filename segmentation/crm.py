@@ -109,7 +109,9 @@ def _copy_out(conn: sa.Connection, relation: str, columns: list[str],
     buffer.seek(0)
     table = csv.read_csv(buffer, convert_options=csv.ConvertOptions(
         column_types={c: pa.large_string() for c in columns}, strings_can_be_null=True,
-        quoted_strings_can_be_null=False))
+        # Only COPY's unquoted empty field is NULL: Arrow would also read 'n/a', 'NA' or
+        # 'null' as missing, and a CRM's unreadable text must reach the report as written.
+        null_values=[""], quoted_strings_can_be_null=False))
     text = pd.StringDtype("pyarrow", na_value=np.nan)
     return table.to_pandas(types_mapper=lambda _: text)
 

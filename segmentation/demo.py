@@ -134,7 +134,7 @@ _TAG_CHANCE = np.array([
     [0.0, 0.04, 0.30],    # no_potential
     [0.20, 0.13, 0.0],    # has_potential
     [0.20, 0.20, 0.05],   # mature_entrepreneur, only for households with an entrepreneur
-    [0.03, 0.03, 0.02],   # (unmapped)
+    [0.08, 0.08, 0.05],   # (unmapped)
 ]).T
 _CONDUCT = (0.12, 0.78, 0.10)  # good, ordinary, poor
 # Family, close friend, referral, limited, none, unknown.

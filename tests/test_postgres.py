@@ -105,3 +105,54 @@ def test_dagster_instance_on_postgres(tmp_path, monkeypatch, postgres_database):
     with sa.create_engine(url).connect() as conn:
         runs = conn.execute(sa.text("SELECT count(*) FROM runs WHERE status = 'SUCCESS'"))
         assert runs.scalar() == 1
+
+
+def test_crm_sessions_are_read_only(postgres_database):
+    from segmentation.db import create_engine_for
+
+    url = postgres_database("crm")
+    with sa.create_engine(url).begin() as conn:
+        conn.execute(sa.text("CREATE TABLE households (household_id text)"))
+    engine = create_engine_for(url, read_only=True)
+    with engine.connect() as conn:
+        try:
+            conn.execute(sa.text("INSERT INTO households VALUES ('x')"))
+            raise AssertionError("the CRM session accepted a write")
+        except sa.exc.InternalError as exc:
+            assert "read-only transaction" in str(exc)
+    engine.dispose()
+
+
+def test_schema_names_from_the_environment_are_checked(monkeypatch):
+    import pytest
+
+    from pipelines.resources import WarehouseResource
+
+    monkeypatch.setenv("WAREHOUSE_SCHEMA", 'bi"; DROP TABLE x; --')
+    with pytest.raises(ValueError, match="not a plain SQL identifier"):
+        WarehouseResource().engine()
+
+
+def test_generated_book_on_postgres_agrees_with_sqlite(tmp_path, monkeypatch, postgres_database):
+    import datetime as dt
+
+    from segmentation.demo import generate_demo_crm, write_crm
+
+    frames = generate_demo_crm(households=2000, seed=3, as_of=dt.date(2026, 11, 30))
+    results = []
+    for label, crm, warehouse in (
+            ("pg", postgres_database("crm"), postgres_database("warehouse")),
+            ("lite", None, None)):
+        (tmp_path / label).mkdir()
+        week = Week(tmp_path / label, monkeypatch, crm, warehouse)
+        write_crm(sa.create_engine(week.crm_url), frames, amounts_as_text=True)
+        week.run("2026-11-30")
+        segments = _segments(week)
+        for column in ("aum", "insurance_premiums", "annual_savings", "annual_income",
+                       "net_worth"):
+            segments[column] = segments[column].map(_cents_text)
+        segments["as_of_date"] = pd.to_datetime(segments["as_of_date"]).dt.date
+        segments["has_potential"] = segments["has_potential"].astype(bool)
+        results.append(segments)
+    assert len(results[0]) > 1900
+    pd.testing.assert_frame_equal(results[0], results[1], check_dtype=False)
