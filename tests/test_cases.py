@@ -44,3 +44,12 @@ def test_case(segments, hid):
 def test_every_segmented_case_has_one_row(segments):
     expected = {h for h, e in EXPECTED.items() if e.get("segmented", True)}
     assert set(segments.index) == expected
+
+
+def test_cases_copy_is_current():
+    from casebook import COPY, SHARED
+
+    if not SHARED.exists():
+        pytest.skip("../shared/spec/cases.yaml is not beside this clone")
+    assert COPY.read_text("utf-8") == SHARED.read_text("utf-8"), \
+        "copy ../shared/spec/cases.yaml to tests/data/cases.yaml"
