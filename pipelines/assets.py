@@ -5,6 +5,7 @@ import os
 import resource
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -83,12 +84,18 @@ def crm_extract(context: dg.AssetExecutionContext, crm: CrmDatabaseResource) -> 
 def household_profiles(context: dg.AssetExecutionContext, crm_extract: CrmExtract,
                        rules: RulesResource):
     """Validated households with their five figures, occupations, behaviours and tags."""
+    as_of = as_of_date(context)
     try:
-        book = profile_book(crm_extract, as_of_date(context), rules.load())
+        book = profile_book(crm_extract, as_of, rules.load())
     except UntrustworthyRunError as exc:
-        metadata = {"sample": dg.MetadataValue.md(issue_sample(exc.issues))} \
-            if exc.issues is not None else {}
-        raise dg.Failure(description=str(exc), metadata=metadata) from None
+        # Nothing is published, so the records at fault go to a file beside the Data Docs.
+        report = _docs_dir(as_of) / "issues_of_the_failed_run.csv"
+        report.parent.mkdir(parents=True, exist_ok=True)
+        exc.issues.drop(columns=["household_id"]).to_csv(report, index=False)
+        raise dg.Failure(
+            description=f"{exc}; the records at fault are listed in {report}",
+            metadata={"sample": dg.MetadataValue.md(issue_sample(exc.issues)),
+                      "report": dg.MetadataValue.path(str(report))}) from None
     prepared = book.prepared
     severity = book.issues["severity"].value_counts()
     context.log.info("profiled %d households; %d of %d active left out", len(book.profiles),
@@ -174,9 +181,7 @@ def segmented_book(context: dg.AssetExecutionContext, household_profiles: Profil
             metadata={"data_docs": dg.MetadataValue.path(str(quality.docs_index))})
 
 
-def _docs_dir(as_of: dt.date):
-    from pathlib import Path
-
+def _docs_dir(as_of: dt.date) -> Path:
     base = Path(os.environ.get("SEGMENTATION_DATA_DOCS", VAR / "data_docs"))
     return base / as_of.isoformat()
 

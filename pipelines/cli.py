@@ -46,17 +46,33 @@ def run_week(week: str) -> bool:
     from pipelines.definitions import defs
 
     job = defs.resolve_job_def("segmentation_weekly_job")
+    # The run's own log stays in the Dagster UI; the terminal gets the one line that matters.
+    quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     with dg.DagsterInstance.get() as instance:
-        result = job.execute_in_process(
-            partition_key=week, instance=instance, raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
+        result = job.execute_in_process(partition_key=week, instance=instance,
+                                        raise_on_error=False, run_config=quiet)
     if not result.success:
         for event in result.all_events:
             if event.is_step_failure:
                 error = event.step_failure_data.error
                 message = error.cause.message if error and error.cause else error.message
-                print(f"step {event.step_key} failed: {message.strip()}", file=sys.stderr)
+                message = message.strip().removeprefix(
+                    "dagster._core.definitions.events.Failure: ")
+                print(f"step {event.step_key} failed: {message}", file=sys.stderr)
+        print(f"Run {result.run_id}: see it in the Dagster UI for the full log.",
+              file=sys.stderr)
     return result.success
+
+
+def week_in_range(week: str) -> str | None:
+    """Why `week` cannot be run (outside the partitions), or None."""
+    from pipelines.partitions import weekly_partitions
+
+    keys = weekly_partitions.get_partition_keys()
+    if week not in keys:
+        return (f"the week {week} is not a partition: weeks run from {keys[0]} to {keys[-1]} "
+                "(the week under way)")
+    return None
 
 
 def summary(week: str) -> str:
@@ -105,6 +121,10 @@ def _cmd_demo(args) -> int:
 
 def _cmd_run(args, week: str | None = None) -> int:
     week = week or args.week or current_week()
+    problem = week_in_range(week)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
     print(f"Segmenting the week of {week} from {CrmDatabaseResource().describe()} ...")
     if not run_week(week):
         print(f"The run for {week} failed; the warehouse keeps its previous contents.",
@@ -131,7 +151,12 @@ def _cmd_explain(args) -> int:
               file=sys.stderr)
         return 1
     segment, criteria = found
-    print(explain_household(segment, criteria, load_rules(), args.lang))
+    rules = load_rules()
+    print(explain_household(segment, criteria, rules, args.lang))
+    if segment.get("rules_version") != rules.digest:
+        print(f"note: published under rules {segment.get('rules_version')}; the counts "
+              f"needed above are those of the rules in force now ({rules.digest})",
+              file=sys.stderr)
     return 0
 
 
@@ -158,11 +183,21 @@ def _cmd_backfill(args) -> int:
         if _cmd_run(args, week.isoformat()) != 0:
             return 1
         week += dt.timedelta(days=7)
+    print("Weeks published after this range still compare with the weeks before the "
+          "backfill: re-run the newest week to refresh its movements (segment_migrations).")
     return 0
 
 
 def _cmd_summary(args) -> int:
-    print(summary(args.week or current_week()))
+    from segmentation.warehouse import published_weeks
+
+    week = args.week or current_week()
+    weeks = published_weeks(WarehouseResource().engine())
+    if week not in weeks:
+        latest = f"; the latest published is {weeks[-1]}" if weeks else "; none is published"
+        print(f"the week {week} is not published{latest}", file=sys.stderr)
+        return 1
+    print(summary(week))
     return 0
 
 

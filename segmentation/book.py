@@ -65,11 +65,15 @@ class BookResult:
 def check_left_out(prepared: Prepared, rules: Rules) -> None:
     """Fail when more than the configured share of active households cannot be segmented."""
     limit = rules.quality.max_left_out_share
+    if prepared.in_scope == 0:
+        raise UntrustworthyRunError(
+            "the CRM holds no active household: nothing to segment, so nothing is published",
+            issues=prepared.issues)
     if prepared.left_out_share > limit:
         raise UntrustworthyRunError(
             f"{prepared.left_out} of {prepared.in_scope} active households "
             f"({prepared.left_out_share:.1%}) could not be segmented, more than the "
-            f"{limit:.1%} allowed (quality.max_left_out_share); see the data-quality report",
+            f"{limit:.1%} allowed (quality.max_left_out_share)",
             issues=prepared.issues)
 
 

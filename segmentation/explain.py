@@ -33,10 +33,11 @@ WORDS = {
         "near": " (presque : ligne {line})", "household": "Ménage {id}, semaine du {week}",
         "computed": "Segment calculé : {computed}", "type": "Type : {type}",
         "nothing_shown": "Aucun potentiel signalé.",
+        "legend": "[x] critère rempli, [~] presque rempli (à moins de la marge de quasi-atteinte)",
         "no_criteria_met": "aucun critère rempli", "conflicting_signals":
         "signaux contradictoires (admissible aussi au segment E)",
         "over_a_cap": "admissible au segment A, mais au-delà du plafond de A",
-        "partial_figures": "chiffres partiels (donnée manquante pour un membre)",
+        "partial_figures": "chiffres partiels (une valeur manque : membre ou compte)",
         "expired_override": "dérogation expirée ignorée",
         "advisor_tag": "le conseiller lui voit du potentiel",
         "near_miss": "près des critères de {tier}",
@@ -72,10 +73,11 @@ WORDS = {
         "near": " (nearly: line {line})", "household": "Household {id}, week of {week}",
         "computed": "Computed segment: {computed}", "type": "Type: {type}",
         "nothing_shown": "No potential shown.",
+        "legend": "[x] characteristic met, [~] nearly met (within the near-miss margin)",
         "no_criteria_met": "no criteria met", "conflicting_signals":
         "conflicting signals (also qualifies for E)",
         "over_a_cap": "meets A criteria; over the A cap",
-        "partial_figures": "partial figures (a member's figure is missing)",
+        "partial_figures": "partial figures (a member's or an account's value is missing)",
         "expired_override": "expired override ignored",
         "advisor_tag": "the advisor sees potential",
         "near_miss": "close to the {tier} criteria",
@@ -301,5 +303,6 @@ def explain_household(segment: dict, criteria: pd.DataFrame, rules: Rules,
                                 "partial_figures", "expired_override") if f in flags]
     if shown:
         lines.append(words["flags_head"] + ", ".join(shown) + ".")
+    lines.append(words["legend"])
     lines.append(f"rules_version {segment.get('rules_version', '')}")
     return "\n".join(lines)

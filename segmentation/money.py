@@ -4,35 +4,47 @@ import numpy as np
 import pandas as pd
 
 # After spaces, currency signs and a sign are stripped, a number is one of these shapes.
-_FRENCH = r"^(?:\d{1,3}(?:\.\d{3})+|\d+)(?:,\d{1,2})?$"  # 1234567,89 or 1.234.567,89
-_ENGLISH = r"^(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d{1,2})?$"  # 1,234,567.89 or 1234567.89
+# [0-9], not \d: other scripts' digits are not amounts.
+_FRENCH = r"^(?:[0-9]{1,3}(?:\.[0-9]{3})+|[0-9]+)(?:,[0-9]{1,2})?$"  # 1234567,89 or 1.234.567,89
+_ENGLISH = r"^(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]{1,2})?$"  # 1,234,567.89 or 1234567.89
 _SPACES = r"[\s\u00a0\u202f\u2009]"
 
 
-def to_cents(values: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Parse amounts to nullable int64 cents; also return a mask of values that could not be read.
+# What a database prints for a NUMERIC: read directly, without the formatted-text rules.
+_PLAIN = r"^-?[0-9]+(?:\.[0-9]{1,2})?$"
+# Beyond this many dollars a value cannot be a NUMERIC(14,2), nor fit in int64 cents safely.
+_LARGEST = 1e13
 
-    Missing values and empty strings are unknown (NA), not errors.
+
+def to_cents(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Parse amounts to nullable int64 cents.
+
+    Returns the cents, a mask of values that could not be read (text in no known notation,
+    infinities, "NaN" written out) and a mask of values too large to be an amount. Missing
+    values and empty strings are unknown (NA), not errors.
     """
-    cents = pd.Series(pd.NA, index=values.index, dtype="Int64")
+    floats = pd.Series(np.nan, index=values.index, dtype="float64")
     unreadable = pd.Series(False, index=values.index)
-    if values.empty:
-        return cents, unreadable
     if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values):
-        return _from_numbers(values.astype("float64")), unreadable
-
-    numbers = pd.to_numeric(values, errors="coerce")
-    if values.dtype == object:
-        is_text = values.map(lambda v: isinstance(v, str), na_action="ignore").fillna(False)
-    else:  # a text column: every present value is text
-        is_text = values.notna()
-    # Strings like "1234.5" parse as numbers too; only formatted text needs the text path.
-    text = values[is_text.astype(bool) & numbers.isna()].astype("str")
-    parsed, bad = _from_text(text)
-    cents.loc[numbers.notna()] = _from_numbers(numbers[numbers.notna()])
-    cents.loc[parsed.index] = parsed
-    unreadable.loc[bad[bad].index] = True
-    return cents, unreadable
+        floats = values.astype("float64")
+    elif not values.empty:
+        is_text = values.map(lambda v: isinstance(v, str), na_action="ignore").fillna(False) \
+            if values.dtype == object else values.notna()
+        is_text = is_text.astype(bool)
+        others = values[~is_text & values.notna()]
+        floats[others.index] = pd.to_numeric(others, errors="coerce")
+        unreadable[others.index] = floats[others.index].isna()
+        text = values[is_text].astype("str").str.strip()
+        plain = text.str.match(_PLAIN).fillna(False).astype(bool)
+        floats[plain[plain].index] = text[plain].astype("float64")
+        formatted, bad = _from_text(text[~plain])
+        floats[formatted.index] = formatted
+        unreadable[bad[bad].index] = True
+    infinite = np.isinf(floats)
+    unreadable |= infinite
+    huge = (floats.abs() >= _LARGEST) & ~infinite
+    usable = floats.where(~(infinite | huge))
+    return _from_numbers(usable), unreadable, huge
 
 
 def _from_numbers(numbers: pd.Series) -> pd.Series:
@@ -43,24 +55,21 @@ def _from_numbers(numbers: pd.Series) -> pd.Series:
 
 
 def _from_text(text: pd.Series) -> tuple[pd.Series, pd.Series]:
-    s = text.str.replace(_SPACES, "", regex=True).str.replace(r"(?i)\$|CAD", "", regex=True)
+    """Dollars (float) from French or English notation; and a mask of what cannot be read."""
+    s = text.str.normalize("NFKC")  # full-width digits and the various spaces become plain
+    s = s.str.replace(_SPACES, "", regex=True).str.replace(r"(?i)\$|CAD", "", regex=True)
     empty = s == ""
-    negative = s.str.match(r"^\(.*\)$|^-|-$")
+    negative = s.str.contains(r"^\(.*\)$|^-|-$", regex=True)
     s = s.str.strip("()-+")
     french = s.str.match(_FRENCH)
     english = s.str.match(_ENGLISH) & ~french
-    # "1,234" could be either; a comma followed by three digits is read as thousands.
-    ambiguous_thousands = french & s.str.match(r"^\d{1,3},\d{3}$")
-    french &= ~ambiguous_thousands
-    english |= ambiguous_thousands
     plain = pd.Series(pd.NA, index=s.index, dtype="str")
     plain[french] = s[french].str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
     plain[english] = s[english].str.replace(",", "", regex=False)
     numbers = pd.to_numeric(plain, errors="coerce")
-    numbers[negative.fillna(False)] *= -1
-    cents = _from_numbers(numbers)
+    numbers[negative.fillna(False).astype(bool)] *= -1
     bad = ~(french | english | empty)
-    return cents, bad
+    return numbers, bad.fillna(True).astype(bool)
 
 
 def cents_to_decimal_text(cents: pd.Series) -> pd.Series:

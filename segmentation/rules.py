@@ -61,7 +61,7 @@ class Line(_Strict):
 
 
 class TierRules(_Strict):
-    needed: int = Field(ge=1)
+    needed: int = Field(ge=1, strict=True)
     more_than: dict[Figure, Line] = {}
     less_than: dict[Figure, Line] = {}
     relationships: list[Relationship] = []
@@ -73,6 +73,10 @@ class TierRules(_Strict):
     def _one_direction(self):
         if self.more_than and self.less_than:
             raise ValueError("a tier has either more_than or less_than lines, not both")
+        listed = len(self.characteristics)
+        if self.needed > listed:
+            raise ValueError(f"needed is {self.needed} but the tier lists only {listed} "
+                             "characteristics: no household could ever qualify")
         return self
 
     @property
@@ -138,11 +142,38 @@ class Vocabulary(_Strict):
     status: dict[Literal["active", "inactive", "prospect"], list[str]]
     relationship: dict[Relationship, list[str]]
     tag: dict[Literal[TAGS], list[str]]  # type: ignore[valid-type]
+    holding_kind: dict[Literal["investment", "insurance"], list[str]] = {}
+    holding_status: dict[Literal["open", "closed"], list[str]] = {}
+    activity_kind: dict[Literal["meeting", "email", "call", "text"], list[str]] = {}
+    activity_outcome: dict[Literal["attended", "no_show", "cancelled", "answered",
+                                   "unanswered"], list[str]] = {}
+
+    @model_validator(mode="after")
+    def _one_code_per_spelling(self):
+        for kind, table in self:
+            owner: dict[str, str] = {}
+            for code, spellings in table.items():
+                for spelling in [code, *spellings]:
+                    key = normalize_text(spelling)
+                    if not key:
+                        raise ValueError(f"{kind}.{code}: the spelling {spelling!r} has no "
+                                         "letter or digit")
+                    if owner.setdefault(key, code) != code:
+                        raise ValueError(f"{kind}: {spelling!r} is listed under both "
+                                         f"{owner[key]} and {code}")
+        return self
 
 
 class OccupationEntry(_Strict):
     category: Code
     phrases: list[str] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _phrases_have_words(self):
+        empty = [p for p in self.phrases if not normalize_text(p)]
+        if empty:
+            raise ValueError(f"phrases {empty!r} of {self.category} have no letter or digit")
+        return self
 
 
 class Rules(_Strict):
@@ -154,7 +185,7 @@ class Rules(_Strict):
     a_cap: ACap
     targets: dict[Tier, tuple[float, float]]
     behaviour: Behaviour_
-    value_weights: dict[Figure, float]
+    value_weights: dict[Figure, Annotated[float, Field(ge=0, allow_inf_nan=False)]]
     potential: Potential
     quality: Quality
     vocabulary: Vocabulary
@@ -216,6 +247,24 @@ class Rules(_Strict):
         return mapping
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """Safe YAML that refuses a key written twice in one mapping (the last would win)."""
+
+
+def _unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False):
+    seen = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"the key {key!r} is written twice", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
 def _describe(error: ValidationError, source: str) -> str:
     lines = [f"the rules file {source} is not valid:"]
     for item in error.errors():
@@ -237,7 +286,7 @@ def load_rules(path: str | os.PathLike | None = None) -> Rules:
         except OSError as exc:
             raise RulesError(f"cannot read the rules file {source}: {exc.strerror}") from exc
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
         raise RulesError(f"the rules file {source} is not valid YAML: {exc}") from exc
     if not isinstance(data, dict):

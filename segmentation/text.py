@@ -11,7 +11,9 @@ _NOT_WORD = re.compile(r"[^0-9a-z]+")
 def normalize_text(value: str) -> str:
     """Fold case, strip accents (composed or decomposed), and reduce punctuation to spaces."""
     decomposed = unicodedata.normalize("NFKD", value)
-    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    # Combining accents and invisible format characters (zero-width spaces, BOM) go.
+    bare = "".join(ch for ch in decomposed
+                   if not unicodedata.combining(ch) and unicodedata.category(ch) != "Cf")
     return _NOT_WORD.sub(" ", bare.casefold()).strip()
 
 

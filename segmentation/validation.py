@@ -36,6 +36,7 @@ _ROW_LEVEL = {"activities", "household_tags", "segment_overrides"}
 _ID_COLUMN = {"households": "household_id", "members": "member_id", "holdings": "holding_id",
               "activities": "activity_id", "household_tags": "household_id",
               "segment_overrides": "household_id"}
+_INVISIBLE = r"[\u200b\u200c\u200d\u2060\ufeff\u00ad]"
 _TZ_SUFFIX = re.compile(r"(?:[+-]\d{2}(?::?\d{2})?|Z)$")
 
 
@@ -104,7 +105,9 @@ def _ids(values: pd.Series) -> pd.Series:
     out = values
     if not pd.api.types.is_string_dtype(values.dtype) or values.dtype == object:
         out = values.map(lambda v: v if isinstance(v, str) else str(v), na_action="ignore")
-    out = out.astype("str").str.strip()
+    # One spelling per id: composed accents, no invisible characters, no edge spaces.
+    out = out.astype("str").str.normalize("NFC").str.replace(_INVISIBLE, "", regex=True)
+    out = out.str.strip()
     return out.where(out != "")
 
 
@@ -118,10 +121,10 @@ def _codes(values: pd.Series, mapping: dict[str, str]) -> pd.Series:
 def _amounts(frame, source, column, issues: Issues, rules: Rules):
     """Parse one amount column to cents in place; unreadable is an error, absurd a warning."""
     raw = frame[column]
-    cents, unreadable = to_cents(raw)
+    cents, unreadable, huge = to_cents(raw)
     issues.add(source, frame[unreadable], column, "amount_readable", "error", LEFT_OUT)
     limit = int(rules.quality.absurd_amount * 100)
-    absurd = cents.abs().gt(limit).fillna(False)
+    absurd = cents.abs().gt(limit).fillna(False) | huge
     issues.add(source, frame[absurd], column, f"amount_at_most_{rules.quality.absurd_amount:f}",
                "warning", UNKNOWN)
     cents = cents.mask(absurd)
@@ -130,8 +133,17 @@ def _amounts(frame, source, column, issues: Issues, rules: Rules):
     return frame.index[unreadable]
 
 
-def _dates(values: pd.Series) -> pd.Series:
-    return pd.to_datetime(values, errors="coerce", format="ISO8601").astype("datetime64[us]")
+def _dates(frame: pd.DataFrame, source: str, column: str, issues: Issues, action: str) -> None:
+    """Parse an ISO date column in place; a date that cannot be read is reported."""
+    raw = frame[column]
+    text = raw.map(lambda v: v.isoformat() if hasattr(v, "isoformat") else str(v),
+                   na_action="ignore") if raw.dtype == object else raw
+    parsed = pd.to_datetime(text, errors="coerce", format="ISO8601")
+    blank = text.astype("str").str.strip().eq("").fillna(False).astype(bool)
+    bad = raw.notna() & parsed.isna() & ~blank
+    issues.add(source, frame[bad], column, "iso_date", "warning", action, value=raw[bad])
+    frame[column] = parsed.astype("datetime64[us]")
+    frame[f"_bad_{column}"] = bad
 
 
 def _timestamps(values: pd.Series, timezone: str) -> pd.Series:
@@ -224,20 +236,20 @@ def prepare(extract: CrmExtract, rules: Rules, as_of: dt.date) -> Prepared:
         return frame, bad
 
     members, bad = child("members", ("annual_income", "annual_savings"))
-    members["business_since"] = _dates(members["business_since"])
+    _dates(members, "members", "business_since", issues, UNKNOWN)
     bad += list(_check("members", members, issues))
     left_out_ids |= set(members.loc[bad, "household_id"].dropna())
 
     holdings, bad = child("holdings", ("market_value", "annual_premium"))
-    holdings["kind"] = normalize_series(holdings["kind"]).fillna(holdings["kind"].astype("str"))
-    holdings["status"] = normalize_series(holdings["status"]).fillna(
-        holdings["status"].astype("str"))
+    holdings["kind"] = _codes(holdings["kind"], rules.vocabulary_map("holding_kind"))
+    holdings["status"] = _codes(holdings["status"], rules.vocabulary_map("holding_status"))
     bad += list(_check("holdings", holdings, issues))
     left_out_ids |= set(holdings.loc[bad, "household_id"].dropna())
 
     activities, _ = child("activities")
-    activities["kind"] = normalize_series(activities["kind"])
-    activities["outcome"] = normalize_series(activities["outcome"]).str.replace(" ", "_")
+    activities["kind"] = _codes(activities["kind"], rules.vocabulary_map("activity_kind"))
+    activities["outcome"] = _codes(activities["outcome"],
+                                   rules.vocabulary_map("activity_outcome"))
     raw_times = activities["occurred_at"]
     activities["occurred_at"] = _timestamps(raw_times, rules.timezone)
     activities["_raw_occurred_at"] = raw_times
@@ -254,7 +266,9 @@ def prepare(extract: CrmExtract, rules: Rules, as_of: dt.date) -> Prepared:
     overrides["_ignore"] = False
     overrides["tier"] = overrides["tier"].astype("str").str.replace(r"\s", "", regex=True)
     overrides["tier"] = overrides["tier"].str.upper()
-    overrides["expires_on"] = _dates(overrides["expires_on"])
+    # An override whose expiry cannot be read is not applied: it might have expired.
+    _dates(overrides, "segment_overrides", "expires_on", issues, "override ignored")
+    overrides.loc[overrides["_bad_expires_on"], "_ignore"] = True
     _check("segment_overrides", overrides, issues)
     overrides = _active_overrides(overrides, issues, as_of)
 
@@ -291,6 +305,9 @@ def prepare(extract: CrmExtract, rules: Rules, as_of: dt.date) -> Prepared:
 
 
 def _active_overrides(overrides: pd.DataFrame, issues: Issues, as_of: dt.date) -> pd.DataFrame:
+    # The same override entered twice is one override, not a conflict.
+    twice = overrides.duplicated(["household_id", "tier", "reason", "expires_on"])
+    overrides.loc[twice, "_ignore"] = True
     usable = overrides[~overrides["_ignore"]]
     expired = usable["expires_on"].notna() & (usable["expires_on"] < pd.Timestamp(as_of))
     issues.add("segment_overrides", usable[expired], "expires_on", "override_not_expired",

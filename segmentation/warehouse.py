@@ -296,3 +296,13 @@ def current_as_of(engine: sa.Engine) -> dt.date | None:
     with engine.connect() as conn:
         value = conn.execute(sa.select(sa.func.max(client_segments.c.as_of_date))).scalar()
     return dt.date.fromisoformat(value) if isinstance(value, str) else value
+
+
+def published_weeks(engine: sa.Engine) -> list[str]:
+    """Every week in the history, oldest first, as YYYY-MM-DD."""
+    h = client_segment_history
+    if not sa.inspect(engine).has_table(h.name, schema=_schema(engine)):
+        return []
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(h.c.as_of_date).distinct().order_by(h.c.as_of_date))
+        return [str(r[0]) for r in rows]

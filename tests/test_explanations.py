@@ -9,7 +9,7 @@ EXPECTED = {
     "fr": {
         "P13": "Segment A. Critères A remplis (2 sur 2 requis) : Actifs sous gestion 450 000 $ "
                "> 400 000 $ (couple); Revenu annuel au moins 260 000 $ > 250 000 $ (couple). "
-               "À vérifier : chiffres partiels (donnée manquante pour un membre).",
+               "À vérifier : chiffres partiels (une valeur manque : membre ou compte).",
         "P21": "Segment A imposé par le conseiller (Associé du cabinet); segment calculé C. "
                "Critères C remplis (2 sur 2 requis) : Actifs sous gestion 120 000 $ > "
                "100 000 $ (individuel); Revenu annuel 80 000 $ > 75 000 $ (individuel).",
@@ -19,7 +19,8 @@ EXPECTED = {
     "en": {
         "P13": "Segment A. A characteristics met (2 of 2 needed): Assets under management "
                "$450,000 > $400,000 (couple); Annual income at least $260,000 > $250,000 "
-               "(couple). To review: partial figures (a member's figure is missing).",
+               "(couple). To review: partial figures (a member's or an account's value is "
+               "missing).",
         "P21": "Segment A set by the advisor (Associé du cabinet); computed segment C. "
                "C characteristics met (2 of 2 needed): Assets under management $120,000 > "
                "$100,000 (individual); Annual income $80,000 > $75,000 (individual).",

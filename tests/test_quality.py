@@ -3,9 +3,12 @@ a run that cannot be trusted fails and leaves the warehouse as it was."""
 
 import hashlib
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 from casebook import crm_rows
+
+from segmentation.validation import _ids
 
 WEEK = "2026-11-30"
 CLEAN = [
@@ -127,6 +130,34 @@ DIRTY = {
     "override with an unknown tier": (
         _p([{"id": "X", "type": "individual", "override": {"tier": "Z", "reason": "x"}}]),
         ("segment_overrides", "X", "tier", "known_code", "warning"), {"OK1", "OK2", "X"}),
+    "infinite net worth": (
+        _p([{"id": "X", "type": "individual", "net_worth": "inf"}]),
+        ("households", "X", "net_worth", "amount_readable", "error"), {"OK1", "OK2"}),
+    "net worth too large for an amount": (
+        _p([{"id": "X", "type": "couple", "net_worth": "9" * 30}]),
+        ("households", "X", "net_worth", "amount_at_most_1000000000", "warning"),
+        {"OK1", "OK2", "X"}),
+    "override with an unreadable expiry": (
+        _p([{"id": "X", "type": "individual",
+             "override": {"tier": "A", "reason": "x", "expires_on": "30/12/2026"}}]),
+        ("segment_overrides", "X", "expires_on", "iso_date", "warning"), {"OK1", "OK2", "X"}),
+    "business since an unreadable date": (
+        _p([{"id": "X", "type": "individual",
+             "members": [{"occupation": "Entrepreneur", "business_since": "15/03/2010"}]}]),
+        ("members", "X-M1", "business_since", "iso_date", "warning"), {"OK1", "OK2", "X"}),
+    "french codes for holdings and activities": (
+        _p([{"id": "X", "type": "individual",
+             "holdings": [{"kind": "Placement", "status": "Ouvert", "value": 60000}],
+             "activities": [{"kind": "Rencontre", "at": "2026-10-01T10:00:00-04:00",
+                             "outcome": "Absent"}]}]),
+        None, {"OK1", "OK2", "X"}),
+    "identical overrides entered twice": (
+        _p([{"id": "X", "type": "individual", "override": {"tier": "B", "reason": "x"}}],
+           patch=lambda r: r["segment_overrides"].append(dict(r["segment_overrides"][-1]))),
+        None, {"OK1", "OK2", "X"}),
+    "zero-width space in a household id": (
+        _p(patch=lambda r: _household(r, "OK1").update(household_id="OK1\u200b")),
+        None, {"OK1", "OK2"}),
     "activity with an unreadable time": (
         _p([{"id": "X", "type": "individual",
              "activities": [{"kind": "call", "at": "hier", "outcome": "unanswered"}]}]),
@@ -154,9 +185,28 @@ def test_dirty_kind(week, name):
             issues.to_dict("records")
         assert set(found["severity"]) == {severity}
     # Nothing lost: every active household is segmented or reported as left out.
-    active = {r["household_id"] for r in rows["households"] if r["status"] == "active"}
+    ids = pd.Series([r["household_id"] for r in rows["households"]
+                     if r["status"] == "active"], dtype=object)
+    active = set(_ids(ids))  # as the job spells them: composed, without invisible characters
     left_out = set(issues.loc[issues["severity"] == "error", "household_id"])
     assert active <= set(segments["household_id"]) | left_out
+
+
+def test_empty_crm_fails_clearly_and_keeps_the_previous_tables(week):
+    before = _published(week)
+    week.crm({name: [] for name in _book(0)})
+    result = week.run(WEEK, raise_on_error=False)
+    assert not result.success
+    message = next(e for e in result.all_events if e.is_step_failure).step_failure_data.error
+    assert "the CRM holds no active household" in message.message
+    assert _digest(week) == before
+
+
+def test_overrides_and_french_codes_take_effect(week):
+    how, _, _ = DIRTY["identical overrides entered twice"]
+    week.crm(_rows(how["extra"], how["patch"])).run(WEEK)
+    row = week.table("client_segments").set_index("household_id").loc["X"]
+    assert (row["segment"], row["override_reason"]) == ("B", "x")
 
 
 def test_french_amount_is_read_exactly(week):

@@ -28,6 +28,11 @@ def _write(tmp_path, change):
     (lambda d: d["targets"].update(A=[0.2, 0.1]), "targets.A"),
     (lambda d: d["quality"].update(max_left_out_share=2), "quality.max_left_out_share"),
     (lambda d: d.update(timezone="Mars/Olympus"), "timezone"),
+    (lambda d: d["tiers"]["A"].update(needed=99), "tiers.A"),
+    (lambda d: d["tiers"]["A"].update(needed=True), "tiers.A.needed"),
+    (lambda d: d["value_weights"].update(aum=float("nan")), "value_weights.aum"),
+    (lambda d: d["vocabulary"]["tag"]["unfriendly"].append("Courtois"), "vocabulary"),
+    (lambda d: d["occupations"][0]["phrases"].append("!!!"), "occupations.0"),
 ])
 def test_a_bad_rules_file_names_the_key(tmp_path, change, key):
     path = _write(tmp_path, change)
@@ -60,3 +65,11 @@ def test_a_run_with_a_bad_rules_file_fails_with_the_key(week, tmp_path, monkeypa
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
     assert "a_cap.shares" in str(failure.step_failure_data.error)
+
+
+def test_a_key_written_twice_is_refused(tmp_path):
+    path = tmp_path / "rules.yaml"
+    text = resources.files("segmentation").joinpath("rules.yaml").read_text("utf-8")
+    path.write_text(text + "\nlanguage: en\n", "utf-8")
+    with pytest.raises(RulesError, match="the key 'language' is written twice"):
+        load_rules(path)
