@@ -71,6 +71,11 @@ def check_outputs(frames: dict[str, pd.DataFrame], expected_rows: int, rules: Ru
     """Run every suite on the frames about to be published; render Data Docs to `docs_dir`."""
     import great_expectations as gx
 
+    # Its INFO lines (temporary folders and the like) are noise in a weekly job's log; some of
+    # its modules set their own level, so each is quieted.
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith("great_expectations"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     del rules  # the bands travel inside segment_distribution itself
     context = _context(gx, docs_dir)
     source = context.data_sources.add_pandas("segmentation")
