@@ -105,8 +105,12 @@ def _ids(values: pd.Series) -> pd.Series:
     out = values
     if not pd.api.types.is_string_dtype(values.dtype) or values.dtype == object:
         out = values.map(lambda v: v if isinstance(v, str) else str(v), na_action="ignore")
-    # One spelling per id: composed accents, no invisible characters, no edge spaces.
-    out = out.astype("str").str.normalize("NFC").str.replace(_INVISIBLE, "", regex=True)
+    # One spelling per id: composed accents, no invisible characters, no edge spaces. Plain
+    # ASCII ids (nearly all) skip the per-value Unicode work.
+    out = out.astype("str")
+    fancy = ~out.str.isascii().fillna(True).astype(bool)
+    if fancy.any():
+        out[fancy] = out[fancy].str.normalize("NFC").str.replace(_INVISIBLE, "", regex=True)
     out = out.str.strip()
     return out.where(out != "")
 
