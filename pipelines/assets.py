@@ -25,6 +25,7 @@ from segmentation.crm import RELATIONS, CrmContractError, CrmExtract, read_crm
 from segmentation.db import DatabaseUnavailableError
 from segmentation.movements import migrations
 from segmentation.quality import BLOCKING_SUITES, WARNING_SUITES, QualityReport, check_outputs
+from segmentation.rules import RulesError
 from segmentation.summary import distribution_markdown
 from segmentation.warehouse import Publication, previous_tiers, previous_week, publish
 
@@ -60,12 +61,17 @@ def as_of_date(context: dg.AssetExecutionContext) -> dt.date:
 
 @dg.asset(partitions_def=weekly_partitions, group_name="crm", kinds={"sql", "pandas"},
           owners=OWNERS)
-def crm_extract(context: dg.AssetExecutionContext, crm: CrmDatabaseResource) -> dg.Output:
+def crm_extract(context: dg.AssetExecutionContext, crm: CrmDatabaseResource,
+                rules: RulesResource) -> dg.Output:
     """Every relation of the CRM contract, read as is, without names, e-mails or birth dates."""
+    try:
+        rules.load()  # a broken rules file stops the run before the CRM is read
+    except RulesError as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from None
     context.log.info("reading the CRM at %s", crm.describe())
     try:
         extract = crm.retrying(lambda: read_crm(crm.engine(), crm.schema), "the CRM")
-    except (CrmContractError, DatabaseUnavailableError) as exc:
+    except (CrmContractError, DatabaseUnavailableError, FileNotFoundError, ValueError) as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from None
     counts = extract.row_counts()
     for relation, n in counts.items():

@@ -82,6 +82,9 @@ def create_engine_for(url: str, *, read_only: bool = False) -> sa.Engine:
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         if read_only and database and database != ":memory:":
+            if not Path(database).exists():
+                # Retrying cannot make a missing file appear: say so at once.
+                raise FileNotFoundError(f"the SQLite database {database} does not exist")
             uri = f"file:{Path(database).resolve()}?mode=ro"
             return sa.create_engine("sqlite://", creator=_sqlite_reader(uri))
         return sa.create_engine(parsed)
