@@ -195,11 +195,7 @@ def test_dirty_kind(week, name):
 def test_empty_crm_fails_clearly_and_keeps_the_previous_tables(week):
     before = _published(week)
     week.crm({name: [] for name in _book(0)})
-    result = week.run(WEEK, raise_on_error=False)
-    assert not result.success
-    message = next(e for e in result.all_events if e.is_step_failure).step_failure_data.error
-    assert "the CRM holds no active household" in message.message
-    assert _digest(week) == before
+    _fails_keeping_the_tables(week, before, "the CRM holds no active household")
 
 
 def test_overrides_and_french_codes_take_effect(week):
@@ -229,6 +225,16 @@ def _digest(week) -> str:
     return hashlib.sha256(week.warehouse_bytes()).hexdigest()
 
 
+def _fails_keeping_the_tables(week, before: str, message: str):
+    """Run the week: it must fail with `message` and leave the warehouse file as it was."""
+    result = week.run(WEEK, raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert message in failure.step_failure_data.error.message
+    assert _digest(week) == before
+    return result
+
+
 def _published(week):
     week.crm(_book(0))
     week.run(WEEK)
@@ -247,12 +253,8 @@ def test_five_percent_left_out_is_still_published(week):
 def test_six_percent_left_out_fails_and_keeps_the_previous_tables(week):
     before = _published(week)
     week.crm(_book(6), amounts_as_text=True)
-    result = week.run(WEEK, raise_on_error=False)
-    assert not result.success
-    failure = next(e for e in result.all_events if e.is_step_failure)
-    assert "6 of 100 active households (6.0%) could not be segmented" in \
-        failure.step_failure_data.error.message
-    assert _digest(week) == before
+    _fails_keeping_the_tables(week, before,
+                              "6 of 100 active households (6.0%) could not be segmented")
 
 
 def test_missing_relation_fails_and_keeps_the_previous_tables(week):
@@ -261,11 +263,7 @@ def test_missing_relation_fails_and_keeps_the_previous_tables(week):
     week.crm(rows)
     with sa.create_engine(week.crm_url).begin() as conn:
         conn.execute(sa.text("DROP TABLE household_tags"))
-    result = week.run(WEEK, raise_on_error=False)
-    assert not result.success
-    message = next(e for e in result.all_events if e.is_step_failure).step_failure_data.error
-    assert "relation 'household_tags' is missing" in message.message
-    assert _digest(week) == before
+    _fails_keeping_the_tables(week, before, "relation 'household_tags' is missing")
 
 
 def test_missing_column_fails_and_keeps_the_previous_tables(week):
@@ -273,11 +271,7 @@ def test_missing_column_fails_and_keeps_the_previous_tables(week):
     week.crm(_book(0))
     with sa.create_engine(week.crm_url).begin() as conn:
         conn.execute(sa.text("ALTER TABLE holdings DROP COLUMN annual_premium"))
-    result = week.run(WEEK, raise_on_error=False)
-    assert not result.success
-    message = next(e for e in result.all_events if e.is_step_failure).step_failure_data.error
-    assert "relation 'holdings' lacks column(s) annual_premium" in message.message
-    assert _digest(week) == before
+    _fails_keeping_the_tables(week, before, "relation 'holdings' lacks column(s) annual_premium")
 
 
 def test_failed_output_check_blocks_publishing(week, monkeypatch):
@@ -294,11 +288,8 @@ def test_failed_output_check_blocks_publishing(week, monkeypatch):
         return real(gx_, suite, expected_rows) + (extra if suite == "client_segments" else [])
 
     monkeypatch.setattr(quality, "_expectations", with_an_impossible_one)
-    result = week.run(WEEK, raise_on_error=False)
-    assert not result.success
-    message = next(e for e in result.all_events if e.is_step_failure).step_failure_data.error
-    assert "output checks failed; nothing was published" in message.message
-    assert _digest(week) == before
+    result = _fails_keeping_the_tables(week, before,
+                                       "output checks failed; nothing was published")
     checks = {e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data.passed
               for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
     assert checks["client_segments_expectations"] is False
