@@ -155,7 +155,7 @@ def segmented_book(context: dg.AssetExecutionContext, household_profiles: Profil
     quality = check_outputs(
         {"client_segments": result.segments, "client_segment_history": result.segments,
          "segment_distribution": result.distribution},
-        expected_rows=len(household_profiles.profiles), rules=loaded, docs_dir=docs)
+        expected_rows=len(household_profiles.profiles), docs_dir=docs)
     checked = CheckedBook(result=result, quality=quality, schema_problems=schema_problems,
                           migrations=moves)
     seconds = {"segment": segmented - started, "quality": time.perf_counter() - segmented}

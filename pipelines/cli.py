@@ -6,11 +6,13 @@ import logging
 import os
 import sys
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 import pandas as pd
 import sqlalchemy as sa
 
+from pipelines.partitions import TIMEZONE
 from pipelines.resources import DEMO_CRM_URL, VAR, CrmDatabaseResource, WarehouseResource
 from segmentation.db import redacted
 from segmentation.summary import distribution_text
@@ -20,7 +22,7 @@ WEEK_HELP = "the Monday of the week (YYYY-MM-DD); default: the week under way"
 
 def current_week(today: dt.date | None = None) -> str:
     """The partition key of the week under way: its Monday."""
-    today = today or dt.datetime.now(tz=_montreal()).date()
+    today = today or dt.datetime.now(tz=ZoneInfo(TIMEZONE)).date()
     return (today - dt.timedelta(days=today.weekday())).isoformat()
 
 
@@ -33,12 +35,6 @@ def monday(value: str) -> str:
     if day.weekday() != 0:
         raise argparse.ArgumentTypeError(f"{value} is a {day:%A}; a week is named by its Monday")
     return value
-
-
-def _montreal():
-    from zoneinfo import ZoneInfo
-
-    return ZoneInfo("America/Montreal")
 
 
 def run_week(week: str) -> bool:

@@ -32,7 +32,8 @@ def criteria_rows(profiles: pd.DataFrame, assessment: Assessment, rules: Rules) 
                 near = value.gt(near_line) if direction == "gt" else value.lt(near_line) & ~partial
                 code = f"{figure}_{direction}"
                 parts.append(_rows(tier, code, met[code], near.fillna(False).astype(bool),
-                                   value, line_cents(profiles, line), partial, amounts=True))
+                                   value, line_cents(profiles, line), partial,
+                                   as_text=cents_to_decimal_text))
         for code in met.columns:
             if not code.endswith(("_gt", "_lt")):
                 figure, threshold = _qualitative(profiles, code, spec, rules)
@@ -41,23 +42,23 @@ def criteria_rows(profiles: pd.DataFrame, assessment: Assessment, rules: Rules) 
 
 
 def _rows(tier, code, met: pd.Series, near: pd.Series, figure, threshold, partial,
-          amounts: bool = False):
+          as_text=None):
+    """The rows kept (met or near); `as_text` turns the kept figure and line into text, so
+    that amounts are formatted for a small share of the book only."""
     keep = (met | near).to_numpy()
 
-    def pick(values):
+    def pick(values, convert=None):
         if not isinstance(values, pd.Series):
             return values
         kept = values[keep]
-        # Amounts become text only for the rows kept: a small share of the book.
-        return (cents_to_decimal_text(kept) if amounts and values is not partial
-                else kept).to_numpy()
+        return (convert(kept) if convert else kept).to_numpy()
 
     return pd.DataFrame({
         "household_id": met.index[keep],
         "tier": tier,
         "characteristic": code,
-        "figure": pick(figure),
-        "threshold": pick(threshold),
+        "figure": pick(figure, as_text),
+        "threshold": pick(threshold, as_text),
         "met": met.to_numpy()[keep],
         "partial": pick(partial),
     })

@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 
 from segmentation.rules import TIERS, Rules
+from segmentation.text import map_distinct
 
 WORDS = {
     "fr": {
@@ -177,7 +178,8 @@ def phrases(rows: pd.DataFrame, household_type: pd.Series, rules: Rules,
 
     occ = (code == "occupation").to_numpy()
     names = OCCUPATION_WORDS[language]
-    out[occ] = words["occupation"] + colon + rows.loc[occ, "figure"].map(
+    out[occ] = words["occupation"] + colon + map_distinct(
+        rows.loc[occ, "figure"],
         lambda v: ", ".join(names.get(c, c.replace("_", " ")) for c in v.split("|") if c))
 
     other = ~(amount | rel | ref | occ)
@@ -185,7 +187,8 @@ def phrases(rows: pd.DataFrame, household_type: pd.Series, rules: Rules,
     for behaviour in ("no_show", "unresponsive"):
         counted = ((code == behaviour) & (rows["figure"] != "tag")).to_numpy()
         template = words[f"{behaviour}_count"]
-        out[counted] += rows.loc[counted, "figure"].map(
+        out[counted] += map_distinct(
+            rows.loc[counted, "figure"],
             lambda n, t=template: t.format(n=n, months=rules.behaviour.window_months))
     return out
 
@@ -220,8 +223,9 @@ def reasons(segments: pd.DataFrame, criteria: pd.DataFrame, rules: Rules,
     htype = segments["household_type"].reindex(own["household_id"]).set_axis(own.index)
     listed = _joined(phrases(own, htype, rules, language), own["household_id"], ids)
 
-    head = "Segment " + segments["segment"] + segments["potential_tier"].map(
-        lambda t: words["potential_of"].format(tier=t), na_action="ignore").fillna("") + "."
+    head = "Segment " + segments["segment"] + map_distinct(
+        segments["potential_tier"], lambda t: words["potential_of"].format(tier=t)
+    ).fillna("") + "."
     over = segments["overridden"].to_numpy()
     if over.any():
         head[over] = [words["override"].format(segment=s, reason=r, computed=c) for s, r, c in
@@ -236,7 +240,7 @@ def reasons(segments: pd.DataFrame, criteria: pd.DataFrame, rules: Rules,
              for k in key.unique()}
     body = key.map(heads) + listed.fillna("") + "."
     body = body.where(~segments["no_criteria_met"],
-                      tier.map(lambda t: words["none_met"].format(tier=t)))
+                      map_distinct(tier, lambda t: words["none_met"].format(tier=t)))
     text = head + " " + body
 
     pot = segments["potential_reasons"].notna() & ~segments["overridden"]

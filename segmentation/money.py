@@ -3,6 +3,8 @@
 import numpy as np
 import pandas as pd
 
+from segmentation.text import map_distinct
+
 # After spaces, currency signs and a sign are stripped, a number is one of these shapes.
 # [0-9], not \d: other scripts' digits are not amounts.
 _FRENCH = r"^(?:[0-9]{1,3}(?:\.[0-9]{3})+|[0-9]+)(?:,[0-9]{1,2})?$"  # 1234567,89 or 1.234.567,89
@@ -28,7 +30,7 @@ def to_cents(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
     if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values):
         floats = values.astype("float64")
     elif not values.empty:
-        is_text = values.map(lambda v: isinstance(v, str), na_action="ignore").fillna(False) \
+        is_text = map_distinct(values, lambda v: isinstance(v, str), "boolean").fillna(False) \
             if values.dtype == object else values.notna()
         is_text = is_text.astype(bool)
         others = values[~is_text & values.notna()]

@@ -12,7 +12,6 @@ from pathlib import Path
 import pandas as pd
 
 from schemas.warehouse import SEGMENTS, TIER_LETTERS
-from segmentation.rules import Rules
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +65,7 @@ def _context(gx, docs_dir: Path | None):
     return context
 
 
-def check_outputs(frames: dict[str, pd.DataFrame], expected_rows: int, rules: Rules,
+def check_outputs(frames: dict[str, pd.DataFrame], expected_rows: int,
                   docs_dir: Path | None = None) -> QualityReport:
     """Run every suite on the frames about to be published; render Data Docs to `docs_dir`."""
     import great_expectations as gx
@@ -76,7 +75,6 @@ def check_outputs(frames: dict[str, pd.DataFrame], expected_rows: int, rules: Ru
     for name in list(logging.root.manager.loggerDict):
         if name.startswith("great_expectations"):
             logging.getLogger(name).setLevel(logging.WARNING)
-    del rules  # the bands travel inside segment_distribution itself
     context = _context(gx, docs_dir)
     source = context.data_sources.add_pandas("segmentation")
     validations = []

@@ -17,11 +17,20 @@ def normalize_text(value: str) -> str:
     return _NOT_WORD.sub(" ", bare.casefold()).strip()
 
 
+def map_distinct(values: pd.Series, function, dtype: str = "str") -> pd.Series:
+    """`function` applied once per distinct present value, not once per row; missing stays
+    missing. Columns repeat their values, so this is Python work on a handful of values."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    table = pd.array([function(u) for u in uniques], dtype=dtype)
+    return pd.Series(table.take(codes, allow_fill=True), index=values.index, dtype=dtype)
+
+
+def as_text(value) -> str:
+    """A date, timestamp or number from a loose CRM column as the text it stands for."""
+    return value if isinstance(value, str) else (
+        value.isoformat() if hasattr(value, "isoformat") else str(value))
+
+
 def normalize_series(values: pd.Series) -> pd.Series:
     """`normalize_text` over a column, computed once per distinct value; missing stays missing."""
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    if len(uniques) == 0:
-        return pd.Series(pd.NA, index=values.index, dtype="str")
-    table = pd.array([normalize_text(str(u)) for u in uniques], dtype="str")
-    out = pd.Series(table.take(codes, allow_fill=True), index=values.index, dtype="str")
-    return out
+    return map_distinct(values, lambda v: normalize_text(str(v)))

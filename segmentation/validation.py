@@ -18,7 +18,7 @@ from segmentation.crm import CrmExtract
 from segmentation.frames import member_of
 from segmentation.money import to_cents
 from segmentation.rules import Rules
-from segmentation.text import normalize_series
+from segmentation.text import as_text, map_distinct, normalize_series
 
 ISSUE_COLUMNS = ["source", "record_id", "household_id", "column", "check", "value", "severity",
                  "action"]
@@ -104,7 +104,7 @@ def _ids(values: pd.Series) -> pd.Series:
     """Identifiers as stripped text; numbers from a loose CRM become their text."""
     out = values
     if not pd.api.types.is_string_dtype(values.dtype) or values.dtype == object:
-        out = values.map(lambda v: v if isinstance(v, str) else str(v), na_action="ignore")
+        out = map_distinct(values, as_text)
     # One spelling per id: composed accents, no invisible characters, no edge spaces. Plain
     # ASCII ids (nearly all) skip the per-value Unicode work.
     out = out.astype("str")
@@ -140,8 +140,7 @@ def _amounts(frame, source, column, issues: Issues, rules: Rules):
 def _dates(frame: pd.DataFrame, source: str, column: str, issues: Issues, action: str) -> None:
     """Parse an ISO date column in place; a date that cannot be read is reported."""
     raw = frame[column]
-    text = raw.map(lambda v: v.isoformat() if hasattr(v, "isoformat") else str(v),
-                   na_action="ignore") if raw.dtype == object else raw
+    text = map_distinct(raw, as_text) if raw.dtype == object else raw
     parsed = pd.to_datetime(text, errors="coerce", format="ISO8601")
     blank = text.astype("str").str.strip().eq("").fillna(False).astype(bool)
     bad = raw.notna() & parsed.isna() & ~blank
@@ -157,11 +156,7 @@ def _timestamps(values: pd.Series, timezone: str) -> pd.Series:
     if pd.api.types.is_datetime64_dtype(values.dtype):
         local = values.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="shift_forward")
         return local.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
-    text = values
-    if values.dtype == object:
-        text = values.map(lambda v: v.isoformat() if hasattr(v, "isoformat") else str(v),
-                          na_action="ignore")
-    text = text.astype("str")
+    text = (map_distinct(values, as_text) if values.dtype == object else values).astype("str")
     aware = text.str.contains(_TZ_SUFFIX, na=False)
     out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[us, UTC]")
     out[aware] = pd.to_datetime(text[aware], errors="coerce", format="ISO8601", utc=True)

@@ -196,7 +196,7 @@ def _records(frame: pd.DataFrame, table: sa.Table) -> list[dict]:
     return clean.to_dict("records")
 
 
-def _lock(conn: sa.Connection, as_of: dt.date) -> None:
+def _lock(conn: sa.Connection) -> None:
     """Serialise publications: two runs never interleave their writes."""
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": 7_340_021})
@@ -218,7 +218,7 @@ def publish(engine: sa.Engine, publication: Publication) -> dict[str, int]:
     written = {}
     as_of = publication.as_of
     with engine.begin() as conn:
-        _lock(conn, as_of)
+        _lock(conn)
         create_tables(conn)  # under the lock: two first runs never race to create a table
         newest = latest_as_of(conn)
         for table in PER_DATE:
