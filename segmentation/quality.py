@@ -52,6 +52,15 @@ def _expectations(gx, suite: str, expected_rows: int):
     return [e.ExpectColumnValuesToBeInSet(column="within_target", value_set=[True])]
 
 
+def _columns(suite) -> list[str]:
+    """The columns a suite's expectations name, in order of first mention."""
+    named = []
+    for expectation in suite.expectations:
+        kwargs = expectation.configuration.kwargs
+        named += [kwargs["column"]] if "column" in kwargs else kwargs.get("column_list", [])
+    return list(dict.fromkeys(named))
+
+
 def _context(gx, docs_dir: Path | None):
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = {"globally": False}
@@ -86,15 +95,16 @@ def check_outputs(frames: dict[str, pd.DataFrame], expected_rows: int,
             suite.add_expectation(expectation)
         definition = context.validation_definitions.add(
             gx.ValidationDefinition(name=suite_name, data=batch, suite=suite))
-        validations.append((suite_name, definition))
+        validations.append((suite_name, definition, _columns(suite)))
 
     actions = [gx.checkpoint.UpdateDataDocsAction(name="docs")] if docs_dir else []
     rows, failures = [], []
-    for suite_name, definition in validations:
+    for suite_name, definition, columns in validations:
         checkpoint = context.checkpoints.add(gx.Checkpoint(
             name=f"{suite_name}_checkpoint", validation_definitions=[definition],
             actions=actions))
-        outcome = checkpoint.run(batch_parameters={"dataframe": frames[suite_name]})
+        # Only the columns the suite reads: a book's reasons are most of its bytes.
+        outcome = checkpoint.run(batch_parameters={"dataframe": frames[suite_name][columns]})
         for result in next(iter(outcome.run_results.values())).results:
             config = result.expectation_config
             column = config.kwargs.get("column") or ",".join(config.kwargs.get("column_list", []))

@@ -2,6 +2,8 @@
 
 import datetime as dt
 import logging
+import secrets
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -47,9 +49,13 @@ client_segments = sa.Table(
     "client_segments", metadata, *_segment_columns(),
     sa.PrimaryKeyConstraint("household_id", name="client_segments_pk"),
 )
+# On PostgreSQL the two large per-date tables hold one partition per as-of date: a week is
+# loaded into a table of its own, indexed once loaded, and swapped in (see `publish`).
+BY_DATE = {"postgresql_partition_by": "LIST (as_of_date)"}
 client_segment_history = sa.Table(
     "client_segment_history", metadata, *_segment_columns(),
     sa.PrimaryKeyConstraint("as_of_date", "household_id", name="client_segment_history_pk"),
+    **BY_DATE,
 )
 client_segment_criteria = sa.Table(
     "client_segment_criteria", metadata,
@@ -63,6 +69,7 @@ client_segment_criteria = sa.Table(
     sa.Column("partial", sa.Boolean, nullable=False),  # the figure is a lower bound
     sa.PrimaryKeyConstraint("as_of_date", "household_id", "tier", "characteristic",
                             name="client_segment_criteria_pk"),
+    **BY_DATE,
 )
 segment_distribution = sa.Table(
     "segment_distribution", metadata,
@@ -155,11 +162,13 @@ def _insert(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> int:
     return len(frame)
 
 
-def _copy(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> int:
+def _copy(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame, *,
+          into: str | None = None) -> int:
     """PostgreSQL's COPY fed CSV that Arrow writes: the bulk path for large books.
 
     Arrow quotes every text value and leaves NULL unquoted and empty, which is how COPY's CSV
-    tells a missing value from an empty string.
+    tells a missing value from an empty string. `into` names a staging table shaped like
+    `table`, created in this transaction, so the rows can be written frozen.
     """
     import io
 
@@ -172,9 +181,11 @@ def _copy(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> int:
     csv.write_csv(pa.Table.from_pandas(frame[columns], preserve_index=False), buffer,
                   write_options=csv.WriteOptions(include_header=False, quoting_style="needed"))
     schema = _schema(conn)
-    name = sql.Identifier(schema, table.name) if schema else sql.Identifier(table.name)
-    statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
-        name, sql.SQL(", ").join(sql.Identifier(c) for c in columns))
+    target = into or table.name
+    name = sql.Identifier(schema, target) if schema else sql.Identifier(target)
+    options = "FORMAT csv, FREEZE" if into else "FORMAT csv"
+    statement = sql.SQL("COPY {} ({}) FROM STDIN WITH ({})").format(
+        name, sql.SQL(", ").join(sql.Identifier(c) for c in columns), sql.SQL(options))
     cursor = conn.connection.driver_connection.cursor()
     with cursor.copy(statement) as copy:
         copy.write(buffer.getbuffer())
@@ -213,31 +224,141 @@ def publish(engine: sa.Engine, publication: Publication) -> dict[str, int]:
     """Replace the week's rows in every table, and the current segments, in one transaction.
 
     `client_segments` is replaced only when this week is the newest one published, so a
-    backfill of an old week never hides the current tiers.
+    backfill of an old week never hides the current tiers. On PostgreSQL the week's history
+    and criteria are first loaded, in parallel, into staging tables that no reader sees; the
+    transaction then swaps them in as the week's partitions.
     """
-    written = {}
     as_of = publication.as_of
     with engine.begin() as conn:
         _lock(conn)
         create_tables(conn)  # under the lock: two first runs never race to create a table
-        newest = latest_as_of(conn)
-        for table in PER_DATE:
-            frame = publication.frames.get(table.name)
-            if frame is None:
-                continue
-            conn.execute(sa.delete(table).where(table.c.as_of_date == as_of))
-            written[table.name] = _insert(conn, table, frame)
-        if newest is None or as_of >= newest:
-            # DELETE, not TRUNCATE or DROP: readers keep the old rows until the commit, and the
-            # views and grants a BI team put on the table stay.
-            conn.execute(sa.delete(client_segments))
-            written["client_segments"] = _insert(
-                conn, client_segments, publication.frames["client_segments"])
-        else:
-            log.info("kept client_segments of %s: %s is an older week", newest, as_of)
+        _drop_stale_stages(conn)
+        staged = [t for t in STAGED if t.name in publication.frames and _partitioned(conn, t)]
+    written: dict[str, int] = {}
+    stages: dict[str, Future] = {}
+    swapped = False
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="stage") as pool:
+        for table in staged:
+            stages[table.name] = pool.submit(_stage, engine, table,
+                                             publication.frames[table.name], as_of)
+        try:
+            with engine.begin() as conn:
+                _lock(conn)
+                newest = latest_as_of(conn)
+                for table in PER_DATE:
+                    frame = publication.frames.get(table.name)
+                    if frame is None or table.name in stages:
+                        continue
+                    conn.execute(sa.delete(table).where(table.c.as_of_date == as_of))
+                    written[table.name] = _insert(conn, table, frame)
+                if newest is None or as_of >= newest:
+                    # DELETE, not TRUNCATE or DROP: readers keep the old rows until the commit,
+                    # and the views and grants a BI team put on the table stay.
+                    conn.execute(sa.delete(client_segments))
+                    written["client_segments"] = _insert(
+                        conn, client_segments, publication.frames["client_segments"])
+                else:
+                    log.info("kept client_segments of %s: %s is an older week", newest, as_of)
+                for name, stage in stages.items():
+                    _swap_in(conn, metadata.tables[name], as_of, stage.result())
+                    written[name] = len(publication.frames[name])
+            swapped = True
+        finally:
+            if not swapped:
+                _drop_stages(engine, stages)
     for name, count in written.items():
         log.info("wrote %d rows to %s for %s", count, name, as_of)
     return written
+
+
+# The per-date tables loaded beside the live ones and swapped in, on PostgreSQL.
+STAGED = (client_segment_history, client_segment_criteria)
+STAGE_MARK = "__stage_"
+STALE_STAGE = dt.timedelta(hours=6)
+
+
+def _partitioned(conn: sa.Connection, table: sa.Table) -> bool:
+    """Whether `table` is partitioned by date (warehouses created before 0.2 are not)."""
+    if conn.dialect.name != "postgresql":
+        return False
+    return conn.execute(sa.text(
+        "SELECT EXISTS (SELECT 1 FROM pg_partitioned_table p "
+        "JOIN pg_class c ON c.oid = p.partrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relname = :name AND n.nspname = coalesce(:schema, current_schema()))"),
+        {"name": table.name, "schema": _schema(conn)}).scalar()
+
+
+def _qualified(conn: sa.Connection, name: str) -> str:
+    # Names here are the module's own table names and generated suffixes, never user input.
+    schema = _schema(conn)
+    return f'"{schema}"."{name}"' if schema else f'"{name}"'
+
+
+def _stage(engine: sa.Engine, table: sa.Table, frame: pd.DataFrame, as_of: dt.date) -> str:
+    """Load the week's rows into a new table shaped like `table`, then index and check it.
+
+    Building the key after the load is several times cheaper than growing it row by row, and
+    the date check lets the swap attach the table as a partition without reading it again.
+    """
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S")
+    name = f"{table.name}{STAGE_MARK}{stamp}_{secrets.token_hex(3)}"
+    key = ", ".join(f'"{c.name}"' for c in table.primary_key.columns)
+    with engine.begin() as conn:
+        q = _qualified(conn, name)
+        conn.execute(sa.text(f"CREATE TABLE {q} (LIKE {_qualified(conn, table.name)})"))
+        if not frame.empty:
+            _copy(conn, table, frame, into=name)
+        conn.execute(sa.text(f'ALTER TABLE {q} ADD CONSTRAINT "{name}_pk" PRIMARY KEY ({key})'))
+        conn.execute(sa.text(f'ALTER TABLE {q} ADD CONSTRAINT "{name}_date" '
+                             f"CHECK (as_of_date = DATE '{as_of.isoformat()}')"))
+    return name
+
+
+def _swap_in(conn: sa.Connection, table: sa.Table, as_of: dt.date, stage: str) -> None:
+    """Make the staged table the week's partition, replacing the one published before."""
+    final = f"{table.name}_{as_of:%Y%m%d}"
+    conn.execute(sa.text(f"DROP TABLE IF EXISTS {_qualified(conn, final)}"))
+    conn.execute(sa.text(f"ALTER TABLE {_qualified(conn, stage)} RENAME TO \"{final}\""))
+    conn.execute(sa.text(f'ALTER INDEX {_qualified(conn, stage + "_pk")} '
+                         f'RENAME TO "{final}_pk"'))
+    conn.execute(sa.text(f'ALTER TABLE {_qualified(conn, final)} '
+                         f'RENAME CONSTRAINT "{stage}_date" TO "{final}_date"'))
+    conn.execute(sa.text(
+        f"ALTER TABLE {_qualified(conn, table.name)} ATTACH PARTITION "
+        f"{_qualified(conn, final)} FOR VALUES IN (DATE '{as_of.isoformat()}')"))
+
+
+def _drop_stages(engine: sa.Engine, stages: dict[str, Future]) -> None:
+    """After a failed publication: drop whatever staging tables were loaded."""
+    wait(stages.values())
+    names = [f.result() for f in stages.values() if f.exception() is None]
+    if not names:
+        return
+    try:
+        with engine.begin() as conn:
+            for name in names:
+                conn.execute(sa.text(f"DROP TABLE IF EXISTS {_qualified(conn, name)}"))
+    except sa.exc.SQLAlchemyError as exc:  # the next publication drops them once stale
+        log.warning("could not drop staging tables after a failed publication: %s",
+                    type(exc).__name__)
+
+
+def _drop_stale_stages(conn: sa.Connection) -> None:
+    """Drop staging tables a killed run left behind (older than any run takes)."""
+    if conn.dialect.name != "postgresql":
+        return
+    cutoff = dt.datetime.now(dt.UTC) - STALE_STAGE
+    for name in sa.inspect(conn).get_table_names(schema=_schema(conn)):
+        if STAGE_MARK not in name:
+            continue
+        stamp = name.split(STAGE_MARK)[1].split("_")[0]
+        try:
+            made = dt.datetime.strptime(stamp, "%Y%m%d%H%M%S").replace(tzinfo=dt.UTC)
+        except ValueError:
+            continue
+        if made < cutoff:
+            conn.execute(sa.text(f"DROP TABLE IF EXISTS {_qualified(conn, name)}"))
+            log.info("dropped the stale staging table %s", name)
 
 
 def previous_tiers(engine: sa.Engine, as_of: dt.date) -> pd.Series:

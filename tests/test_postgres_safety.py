@@ -104,31 +104,48 @@ def _refill(url: str, rows: dict) -> None:
     engine.dispose()
 
 
+def _tables(url: str) -> set[str]:
+    engine = sa.create_engine(url)
+    names = set(sa.inspect(engine).get_table_names())
+    engine.dispose()
+    return names
+
+
+def _failing_at(real, fail_at: int):
+    calls = {"n": 0}
+
+    def failing(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == fail_at:
+            raise RuntimeError(f"injected failure at call {fail_at}")
+        return real(*args, **kwargs)
+
+    return failing
+
+
+@pytest.mark.parametrize(("step", "fail_at"), [
+    ("_insert", 1), ("_insert", 3), ("_insert", 5),  # the tables written in the transaction
+    ("_stage", 1), ("_stage", 2),  # loading the history or the criteria beside the live tables
+    ("_swap_in", 1), ("_swap_in", 2),  # swapping in the second partition, after the first
+])
 def test_exception_between_writes_keeps_previous_contents(tmp_path, monkeypatch,
-                                                          postgres_database):
+                                                          postgres_database, step, fail_at):
     from segmentation import warehouse
 
     week = _pg_week(tmp_path, monkeypatch, postgres_database)
     week.crm(_book(200)).run(WEEK)
-    before = _fingerprint(week.warehouse_url)
-    real = warehouse._insert
-    for fail_at in (1, 3, 6):
-        calls = {"n": 0}
-
-        def failing(conn, table, frame, fail_at=fail_at, calls=calls):
-            calls["n"] += 1
-            if calls["n"] == fail_at:
-                raise RuntimeError(f"injected failure at write {fail_at}")
-            return real(conn, table, frame)
-
-        monkeypatch.setattr(warehouse, "_insert", failing)
-        result = week.run(WEEK, raise_on_error=False)
-        assert not result.success
-        assert _fingerprint(week.warehouse_url) == before
-    monkeypatch.setattr(warehouse, "_insert", real)
+    before, tables = _fingerprint(week.warehouse_url), _tables(week.warehouse_url)
+    real = getattr(warehouse, step)
+    monkeypatch.setattr(warehouse, step, _failing_at(real, fail_at))
+    result = week.run(WEEK, raise_on_error=False)
+    assert not result.success
+    assert _fingerprint(week.warehouse_url) == before
+    assert _tables(week.warehouse_url) == tables  # no staging table left behind
+    monkeypatch.setattr(warehouse, step, real)
     week.run(WEEK)
     after = _fingerprint(week.warehouse_url)
     assert after[0] == before[0] and after[2] != before[2]  # a new run id, same households
+    assert _tables(week.warehouse_url) == tables
 
 
 def test_process_killed_mid_write_keeps_previous_contents(tmp_path, monkeypatch,
