@@ -1,4 +1,8 @@
-"""Small vectorised helpers for text columns, where pandas would loop in Python."""
+"""Small vectorised helpers for text keys, where pandas would loop in Python.
+
+Household ids are text; joining on them row by row is the costliest thing a book does. These
+helpers hash them once, in Arrow, and hand back positions that numpy can count and sum with.
+"""
 
 import numpy as np
 import pandas as pd
@@ -6,26 +10,46 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 
-def member_of(values: pd.Series | pd.Index, allowed) -> np.ndarray:
-    """Whether each text value is among `allowed` (missing values never are).
+def arrow_text(values) -> pa.Array | pa.ChunkedArray:
+    """Text values as an Arrow array; Arrow-backed pandas text is passed on without a copy."""
+    array = getattr(values, "array", None)
+    if isinstance(getattr(array, "dtype", None), pd.StringDtype) \
+            and array.dtype.storage == "pyarrow":
+        return pa.array(array)
+    if isinstance(values, set | frozenset):
+        values = list(values)
+    return pa.array(np.asarray(values, dtype=object), type=pa.large_string(), from_pandas=True)
 
-    pandas' own `isin` on Arrow-backed text builds one Python object per allowed value;
-    Arrow's hash lookup does the same work in C.
-    """
-    column = pa.array(np.asarray(values, dtype=object), type=pa.large_string(), from_pandas=True)
-    if not isinstance(allowed, pd.Series | pd.Index | np.ndarray | list):
-        allowed = list(allowed)
-    choices = pa.array(np.asarray(allowed, dtype=object), type=pa.large_string(),
-                       from_pandas=True)
+
+def member_of(values: pd.Series | pd.Index, allowed) -> np.ndarray:
+    """Whether each text value is among `allowed` (missing values never are)."""
+    column, choices = arrow_text(values), arrow_text(allowed)
+    if column.type != choices.type:
+        choices = choices.cast(column.type)
     found = pc.is_in(column, value_set=choices.drop_null())
     return found.fill_null(False).to_numpy(zero_copy_only=False)
+
+
+def positions(keys: pd.Series, index: pd.Index) -> np.ndarray:
+    """The position of each key in `index` (unique text), -1 where it is missing or absent."""
+    column, choices = arrow_text(keys), arrow_text(index)
+    if column.type != choices.type:
+        choices = choices.cast(column.type)
+    found = pc.index_in(column, value_set=choices)
+    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def count_by(pos: np.ndarray, size: int, where: np.ndarray | None = None) -> np.ndarray:
+    """How many rows fall on each position (rows at -1 or outside `where` are not counted)."""
+    keep = pos >= 0 if where is None else (pos >= 0) & where
+    return np.bincount(pos[keep], minlength=size)
 
 
 def flag_table(keys: pd.Series, codes: pd.Series, index: pd.Index,
                columns: list[str]) -> pd.DataFrame:
     """Booleans, one column per code: does the household (row) have a row with that code?"""
+    pos = positions(keys, index)
     out = {}
     for code in columns:
-        holders = keys[(codes == code).fillna(False).to_numpy()]
-        out[code] = member_of(index, holders.dropna().unique())
+        out[code] = count_by(pos, len(index), (codes == code).fillna(False).to_numpy()) > 0
     return pd.DataFrame(out, index=index)

@@ -5,8 +5,10 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from segmentation.frames import flag_table
+from segmentation.frames import arrow_text, count_by, flag_table, positions
 from segmentation.rules import (
     BEHAVIOURS,
     ENTREPRENEUR,
@@ -40,13 +42,19 @@ def _category(padded: str, taxonomy: list[tuple[str, list[str]]]) -> str | None:
     return None
 
 
-def _figure_sum(values: pd.Series, keys: pd.Series, index: pd.Index, expected: pd.Series):
-    """Sum per household of known values; NA when none is known; partial when some are not."""
-    frame = pd.DataFrame({"key": keys.to_numpy(), "value": values.to_numpy()})
-    grouped = frame.groupby("key")["value"]
-    total = grouped.sum(min_count=1).reindex(index)
-    known = grouped.count().reindex(index, fill_value=0)
-    return total.astype("Int64"), known < expected
+def _figure_sum(values: pd.Series, pos: np.ndarray, size: int, expected: np.ndarray):
+    """Sum per household of known values; NA when none is known; partial when some are not.
+
+    `pos` places each row on its household (see `frames.positions`); sums stay exact cents.
+    """
+    cents = values.to_numpy(dtype="int64", na_value=0)
+    known_row = values.notna().to_numpy() & (pos >= 0)
+    total = np.zeros(size, dtype=np.int64)
+    np.add.at(total, pos[known_row], cents[known_row])
+    known = count_by(pos, size, known_row)
+    total = pd.array(total, dtype="Int64")
+    total[known == 0] = pd.NA
+    return total, known < expected
 
 
 def window_bounds(as_of: dt.date, rules: Rules) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -61,16 +69,37 @@ def window_bounds(as_of: dt.date, rules: Rules) -> tuple[pd.Timestamp, pd.Timest
 def _activity_counts(activities: pd.DataFrame, as_of: dt.date, rules: Rules, index: pd.Index):
     start, end = window_bounds(as_of, rules)
     recent = activities[(activities["occurred_at"] >= start) & (activities["occurred_at"] < end)]
-    no_shows = (recent[(recent["kind"] == "meeting") & (recent["outcome"] == "no_show")]
-                .groupby("household_id").size().reindex(index, fill_value=0))
-    contacts = recent[recent["kind"].isin(["email", "call", "text"])].sort_values(
-        ["household_id", "occurred_at", "activity_id"])
-    unanswered = contacts["outcome"].eq("unanswered")
-    # Each answered contact starts a new run; the longest run of unanswered ones is the streak.
-    run = (~unanswered).groupby(contacts["household_id"]).cumsum()
-    streak = (unanswered.groupby([contacts["household_id"], run]).sum()
-              .groupby(level=0).max().reindex(index, fill_value=0))
-    return no_shows.astype(int), streak.astype(int)
+    pos = positions(recent["household_id"], index)
+    meeting = (recent["kind"] == "meeting").to_numpy() & (recent["outcome"] == "no_show").to_numpy()
+    no_shows = count_by(pos, len(index), meeting)
+    contact = recent["kind"].isin(["email", "call", "text"]).to_numpy() & (pos >= 0)
+    contacts = pa.table({"pos": pos[contact],
+                         "at": recent["occurred_at"].to_numpy("datetime64[us]")[contact],
+                         "id": arrow_text(recent["activity_id"]).filter(pa.array(contact))})
+    order = pc.sort_indices(contacts, sort_keys=[("pos", "ascending"), ("at", "ascending"),
+                                                 ("id", "ascending")]).to_numpy()
+    return no_shows, _longest_unanswered(
+        contacts["pos"].to_numpy()[order],
+        (recent["outcome"] == "unanswered").to_numpy()[contact][order], len(index))
+
+
+def _longest_unanswered(pos: np.ndarray, unanswered: np.ndarray, size: int) -> np.ndarray:
+    """Per household, the longest run of unanswered contacts in a row.
+
+    Rows are sorted by household then time; a run starts at an unanswered contact that follows
+    an answered one or another household's.
+    """
+    n = len(pos)
+    streak = np.zeros(size, dtype=np.int64)
+    if n == 0:
+        return streak
+    starts = unanswered.copy()
+    starts[1:] &= (pos[1:] != pos[:-1]) | ~unanswered[:-1]
+    at = np.arange(n)
+    run_start = np.maximum.accumulate(np.where(starts, at, 0))
+    length = np.where(unanswered, at - run_start + 1, 0)
+    np.maximum.at(streak, pos, length)
+    return streak
 
 
 def build_profiles(prepared: Prepared, rules: Rules, as_of: dt.date) -> tuple[pd.DataFrame,
@@ -83,8 +112,9 @@ def build_profiles(prepared: Prepared, rules: Rules, as_of: dt.date) -> tuple[pd
     hh = prepared.households.set_index("household_id")
     index = hh.index
     members, holdings = prepared.members, prepared.holdings
-    n_members = members.groupby("household_id").size().reindex(index, fill_value=0)
-    expected = np.maximum(hh["household_type"].map(MEMBERS_EXPECTED), n_members)
+    member_pos = positions(members["household_id"], index)
+    n_members = count_by(member_pos, len(index))
+    expected = np.maximum(hh["household_type"].map(MEMBERS_EXPECTED).to_numpy(), n_members)
 
     profile = pd.DataFrame(index=index)
     profile["household_type"] = hh["household_type"]
@@ -92,19 +122,23 @@ def build_profiles(prepared: Prepared, rules: Rules, as_of: dt.date) -> tuple[pd
     profile["referred_by_household_id"] = hh["referred_by_household_id"]
     profile["members"] = n_members
 
-    open_ = holdings[holdings["status"] == "open"]
+    holding_pos = positions(holdings["household_id"], index)
+    is_open = (holdings["status"] == "open").to_numpy()
     for figure, kind, column in (("aum", "investment", "market_value"),
                                  ("premiums", "insurance", "annual_premium")):
-        rows = open_[open_["kind"] == kind]
-        count = rows.groupby("household_id").size().reindex(index, fill_value=0)
-        total, partial = _figure_sum(rows[column], rows["household_id"], index, count)
-        profile[figure] = total.fillna(0).where(~(total.isna() & (count > 0)))
-        # Wholly unknown is not partial: a partial figure is a known lower bound.
-        profile[f"{figure}_partial"] = partial & total.notna()
-    for figure, column in (("savings", "annual_savings"), ("income", "annual_income")):
-        total, partial = _figure_sum(members[column], members["household_id"], index, expected)
+        rows = is_open & (holdings["kind"] == kind).to_numpy()
+        count = count_by(holding_pos, len(index), rows)
+        total, partial = _figure_sum(holdings[column].where(rows), holding_pos, len(index),
+                                     count)
+        # No holding of the kind is zero; holdings of unknown value only are unknown.
+        total[count == 0] = 0
         profile[figure] = total
-        profile[f"{figure}_partial"] = partial & total.notna()
+        # Wholly unknown is not partial: a partial figure is a known lower bound.
+        profile[f"{figure}_partial"] = partial & ~total.isna()
+    for figure, column in (("savings", "annual_savings"), ("income", "annual_income")):
+        total, partial = _figure_sum(members[column], member_pos, len(index), expected)
+        profile[figure] = total
+        profile[f"{figure}_partial"] = partial & ~total.isna()
     profile["net_worth"] = hh["net_worth"].astype("Int64")
     profile["net_worth_partial"] = False
     profile["partial_figures"] = profile[[f"{f}_partial" for f in FIGURES]].any(axis=1)

@@ -12,13 +12,15 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow
+from pyarrow import ArrowInvalid, ArrowNotImplementedError
 
 from schemas.crm import MODELS
 from segmentation.crm import CrmExtract
-from segmentation.frames import member_of
+from segmentation.frames import arrow_text, member_of
 from segmentation.money import to_cents
 from segmentation.rules import Rules
-from segmentation.text import as_text, map_distinct, normalize_series
+from segmentation.text import as_text, map_distinct, normalize_text
 
 ISSUE_COLUMNS = ["source", "record_id", "household_id", "column", "check", "value", "severity",
                  "action"]
@@ -117,9 +119,10 @@ def _ids(values: pd.Series) -> pd.Series:
 
 def _codes(values: pd.Series, mapping: dict[str, str]) -> pd.Series:
     """Map spellings to codes; an unmapped spelling stays as written so the check can show it."""
-    normalized = normalize_series(values)
-    mapped = normalized.map(mapping)
-    return mapped.where(mapped.notna(), values.astype("str"))
+    def code(value) -> str:
+        return mapping.get(normalize_text(str(value)), str(value))
+
+    return map_distinct(values, code)
 
 
 def _amounts(frame, source, column, issues: Issues, rules: Rules):
@@ -156,6 +159,12 @@ def _timestamps(values: pd.Series, timezone: str) -> pd.Series:
     if pd.api.types.is_datetime64_dtype(values.dtype):
         local = values.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="shift_forward")
         return local.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
+    if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
+        try:  # what PostgreSQL prints for TIMESTAMPTZ: every value with its zone, read by Arrow
+            parsed = arrow_text(values).cast(pyarrow.timestamp("us", "UTC"))
+            return pd.Series(parsed.to_numpy(), index=values.index).dt.tz_localize("UTC")
+        except (ArrowInvalid, ArrowNotImplementedError):
+            pass  # some value lacks a zone or is not ISO 8601: the careful way below
     text = (map_distinct(values, as_text) if values.dtype == object else values).astype("str")
     aware = text.str.contains(_TZ_SUFFIX, na=False)
     out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[us, UTC]")
