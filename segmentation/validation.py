@@ -10,6 +10,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 import pyarrow
@@ -17,7 +18,7 @@ from pyarrow import ArrowInvalid, ArrowNotImplementedError
 
 from schemas.crm import MODELS
 from segmentation.crm import CrmExtract
-from segmentation.frames import arrow_text, member_of
+from segmentation.frames import arrow_text, count_by, member_of, positions
 from segmentation.money import to_cents
 from segmentation.rules import Rules
 from segmentation.text import as_text, map_distinct, normalize_text
@@ -280,11 +281,14 @@ def prepare(extract: CrmExtract, rules: Rules, as_of: dt.date) -> Prepared:
     _check("segment_overrides", overrides, issues)
     overrides = _active_overrides(overrides, issues, as_of)
 
-    # Rows whose household is not in the CRM cannot be used.
+    # Rows whose household is not in the CRM cannot be used. Each row is placed on its
+    # household once; the rest is indexing.
+    placed = {}
     for source, frame in (("members", members), ("holdings", holdings),
                           ("activities", activities), ("household_tags", tags),
                           ("segment_overrides", overrides)):
-        orphan = ~member_of(frame["household_id"], all_ids) & ~frame["_ignore"]
+        placed[source] = positions(frame["household_id"], all_ids)
+        orphan = (placed[source] < 0) & ~frame["_ignore"].to_numpy()
         issues.add(source, frame[orphan], "household_id", "household_exists", "warning", IGNORED)
         frame.loc[orphan, "_ignore"] = True
 
@@ -292,22 +296,23 @@ def prepare(extract: CrmExtract, rules: Rules, as_of: dt.date) -> Prepared:
                & ~member_of(hh["household_id"], left_out_ids)]
     hh_ok = hh_ok[hh_ok["status"] == "active"]
     # An active household whose own rows were fine but whose children failed is left out too.
-    in_scope_ids = set(hh.loc[in_scope_mask, "household_id"].dropna())
-    left_out = len(in_scope_ids & left_out_ids) + int(unidentified.sum())
+    in_scope_ids = pd.Index(hh.loc[in_scope_mask, "household_id"].dropna().unique())
+    left_out = int(member_of(in_scope_ids, left_out_ids).sum()) + int(unidentified.sum())
     in_scope = len(in_scope_ids) + int(unidentified.sum())
 
-    keep = pd.Index(hh_ok["household_id"])
+    is_kept = np.append(member_of(all_ids, hh_ok["household_id"]), False)  # [-1]: no household
     hh_ok = _check_referrals(hh_ok, issues, all_ids)
     _check_membership(hh_ok, members[~members["_ignore"]], issues)
 
-    def kept(frame):
-        return frame[~frame["_ignore"] & member_of(frame["household_id"], keep)].drop(
-            columns=[c for c in frame.columns if c.startswith("_")])
+    def kept(frame, source):
+        rows = ~frame["_ignore"].to_numpy() & is_kept[placed[source]]
+        return frame[rows].drop(columns=[c for c in frame.columns if c.startswith("_")])
 
     return Prepared(
         households=hh_ok.drop(columns=[c for c in hh_ok.columns if c.startswith("_")]),
-        members=kept(members), holdings=kept(holdings), activities=kept(activities),
-        tags=kept(tags), overrides=kept(overrides), issues=issues.frame(),
+        members=kept(members, "members"), holdings=kept(holdings, "holdings"),
+        activities=kept(activities, "activities"), tags=kept(tags, "household_tags"),
+        overrides=kept(overrides, "segment_overrides"), issues=issues.frame(),
         statuses=statuses, in_scope=in_scope, left_out=left_out,
     )
 
@@ -343,8 +348,8 @@ def _check_referrals(hh: pd.DataFrame, issues: Issues, all_ids: pd.Index) -> pd.
 
 
 def _check_membership(hh: pd.DataFrame, members: pd.DataFrame, issues: Issues) -> None:
-    counts = members.groupby("household_id").size()
-    n = hh["household_id"].map(counts).fillna(0).astype(int)
+    n = pd.Series(count_by(positions(members["household_id"], pd.Index(hh["household_id"])),
+                           len(hh)), index=hh.index)
     expected = hh["household_type"].map({"individual": 1, "couple": 2})
     wrong = n != expected
     rows = hh[wrong]
