@@ -110,7 +110,8 @@ def _copy_seconds_in(url: str) -> float:
         cursor = conn.connection.driver_connection.cursor()
         for table in (*OUTPUT_TABLES, "client_segments"):
             buffer = io.BytesIO()
-            with cursor.copy(sql.SQL("COPY {} TO STDOUT (FORMAT binary)").format(
+            # A SELECT: the per-date tables are partitioned, and COPY reads no parent table.
+            with cursor.copy(sql.SQL("COPY (SELECT * FROM {}) TO STDOUT (FORMAT binary)").format(
                     sql.Identifier(table))) as copy:
                 for block in copy:
                     buffer.write(block)

@@ -1,4 +1,8 @@
-"""`segmentation`: run a week, build the demo CRM, summarise or explain a published week."""
+"""`segmentation`: run a week, build the demo CRM, summarise or explain a published week.
+
+With $SEGMENTATION_BOOKS naming a books file, `run`, `backfill` and `summary` cover every book,
+or the one named by `--book`; `explain` needs `--book`; `demo` and `benchmark` refuse.
+"""
 
 import argparse
 import datetime as dt
@@ -12,12 +16,15 @@ import dagster as dg
 import pandas as pd
 import sqlalchemy as sa
 
+from pipelines.assets import data_docs_dir
+from pipelines.books import BOOKS_ENV, Book, BooksError, books_from_env, selected_books
 from pipelines.partitions import TIMEZONE
-from pipelines.resources import DEMO_CRM_URL, VAR, CrmDatabaseResource, WarehouseResource
+from pipelines.resources import DEMO_CRM_URL, VAR, crm_of, warehouse_of
 from segmentation.db import redacted
 from segmentation.summary import distribution_text
 
 WEEK_HELP = "the Monday of the week (YYYY-MM-DD); default: the week under way"
+BOOK_HELP = f"only this book of the file ${BOOKS_ENV} names; default: every book"
 
 
 def current_week(today: dt.date | None = None) -> str:
@@ -37,16 +44,27 @@ def monday(value: str) -> str:
     return value
 
 
-def run_week(week: str) -> bool:
-    """Materialize every asset for `week` in the instance of $DAGSTER_HOME; True on success."""
-    from pipelines.definitions import defs
+def run_week(week: str, book: Book | None = None) -> tuple[bool, set[str | None]]:
+    """Materialize `week` in the instance of $DAGSTER_HOME: every book, or only `book`.
 
+    Returns whether the run succeeded and the names of the books it published (None stands for
+    the single CRM). The run is in process, one step after another; the schedule's runs use
+    the job's executor.
+    """
+    from pipelines.definitions import build_definitions
+
+    defs = build_definitions(books_from_env())
     job = defs.resolve_job_def("segmentation_weekly_job")
+    keys = None
+    if book:
+        keys = [k for k in defs.resolve_asset_graph().get_all_asset_keys()
+                if k.path[0] == book.name]
     # The run's own log stays in the Dagster UI; the terminal gets the one line that matters.
     quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     with dg.DagsterInstance.get() as instance:
         result = job.execute_in_process(partition_key=week, instance=instance,
-                                        raise_on_error=False, run_config=quiet)
+                                        raise_on_error=False, run_config=quiet,
+                                        asset_selection=keys)
     if not result.success:
         for event in result.all_events:
             if event.is_step_failure:
@@ -57,7 +75,10 @@ def run_week(week: str) -> bool:
                 print(f"step {event.step_key} failed: {message}", file=sys.stderr)
         print(f"Run {result.run_id}: see it in the Dagster UI for the full log.",
               file=sys.stderr)
-    return result.success
+    published = {(key.path[0] if len(key.path) > 1 else None)
+                 for key in (e.asset_key for e in result.get_asset_materialization_events())
+                 if key.path[-1] == "client_segment_history"}
+    return result.success, published
 
 
 def week_in_range(week: str) -> str | None:
@@ -71,8 +92,8 @@ def week_in_range(week: str) -> str | None:
     return None
 
 
-def summary(week: str) -> str:
-    warehouse = WarehouseResource()
+def summary(week: str, book: Book | None = None) -> str:
+    warehouse = warehouse_of(book)
     engine = warehouse.engine()
     with engine.connect() as conn:
         dist = pd.read_sql(sa.text("SELECT * FROM segment_distribution WHERE as_of_date = :d "
@@ -85,9 +106,10 @@ def summary(week: str) -> str:
             params={"d": week}).set_index("severity")
     left_out = int(issues["households"].get("error", 0))
     warnings = int(issues["n"].get("warning", 0))
-    docs = Path(os.environ.get("SEGMENTATION_DATA_DOCS", VAR / "data_docs")) / week / "index.html"
+    docs = data_docs_dir(week, book) / "index.html"
     lines = [
-        f"Week of {week}: {int(dist['households'].sum())} households segmented.",
+        f"{f'Book {book.name}, w' if book else 'W'}eek of {week}: "
+        f"{int(dist['households'].sum())} households segmented.",
         "",
         distribution_text(dist, segments["segment"]),
         "",
@@ -104,6 +126,10 @@ def summary(week: str) -> str:
 def _cmd_demo(args) -> int:
     from segmentation.demo import build_demo_crm
 
+    if os.environ.get(BOOKS_ENV):
+        print(f"{BOOKS_ENV} is set: the demo builds and segments one SQLite CRM; unset it.",
+              file=sys.stderr)
+        return 2
     if os.environ.get("CRM_DATABASE_URL"):
         print("CRM_DATABASE_URL is set: the demo only builds its own SQLite CRM; unset it.",
               file=sys.stderr)
@@ -121,13 +147,29 @@ def _cmd_run(args, week: str | None = None) -> int:
     if problem:
         print(problem, file=sys.stderr)
         return 2
-    print(f"Segmenting the week of {week} from {CrmDatabaseResource().describe()} ...")
-    if not run_week(week):
-        print(f"The run for {week} failed; the warehouse keeps its previous contents.",
+    try:
+        books = selected_books(getattr(args, "book", None))
+    except BooksError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    for book in books:
+        try:
+            source = crm_of(book).describe()
+        except ValueError as exc:
+            source = f"(unknown: {exc})"
+        of = f" of {book.name}" if book else ""
+        print(f"Segmenting the week{of} of {week} from {source} ...")
+    alone = books[0] if len(books) == 1 else None
+    succeeded, published = run_week(week, alone)
+    for book in books:
+        if (book.name if book else None) in published:
+            print()
+            print(summary(week, book))
+    if not succeeded:
+        print(f"The run for {week} failed; the warehouse keeps its previous contents"
+              + (" for each book with a failed step." if books != [None] else "."),
               file=sys.stderr)
         return 1
-    print()
-    print(summary(week))
     print()
     print("See it in the Dagster UI:  DAGSTER_HOME=$PWD .venv/bin/dagster dev "
           "-m pipelines.definitions   (then open http://127.0.0.1:3000)")
@@ -139,8 +181,17 @@ def _cmd_explain(args) -> int:
     from segmentation.rules import load_rules
     from segmentation.warehouse import published_household
 
+    try:
+        books = selected_books(args.book)
+    except BooksError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    if len(books) > 1:
+        print("with a books file, name the household's book with --book ("
+              + ", ".join(b.name for b in books) + ")", file=sys.stderr)
+        return 2
     week = dt.date.fromisoformat(args.week) if args.week else None
-    found = published_household(WarehouseResource().engine(), args.household_id, week)
+    found = published_household(warehouse_of(books[0]).engine(), args.household_id, week)
     if found is None:
         when = f"the week of {args.week}" if args.week else "any published week"
         print(f"household {args.household_id} has no published segment for {when}",
@@ -188,13 +239,22 @@ def _cmd_summary(args) -> int:
     from segmentation.warehouse import published_weeks
 
     week = args.week or current_week()
-    weeks = published_weeks(WarehouseResource().engine())
-    if week not in weeks:
-        latest = f"; the latest published is {weeks[-1]}" if weeks else "; none is published"
-        print(f"the week {week} is not published{latest}", file=sys.stderr)
-        return 1
-    print(summary(week))
-    return 0
+    try:
+        books = selected_books(args.book)
+    except BooksError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    status = 0
+    for book in books:
+        weeks = published_weeks(warehouse_of(book).engine())
+        if week not in weeks:
+            latest = f"; the latest published is {weeks[-1]}" if weeks else "; none is published"
+            of = f"{book.name}: " if book else ""
+            print(f"{of}the week {week} is not published{latest}", file=sys.stderr)
+            status = 1
+            continue
+        print(summary(week, book))
+    return status
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -202,6 +262,10 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["benchmark"]:
         from pipelines.benchmark import main as benchmark
 
+        if os.environ.get(BOOKS_ENV):
+            print(f"{BOOKS_ENV} is set: the benchmark times one book on databases of its own; "
+                  "unset it.", file=sys.stderr)
+            return 2
         return benchmark(argv[1:])
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
@@ -215,17 +279,21 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--week", type=monday, help=WEEK_HELP)
     run = sub.add_parser("run", help="run the weekly job for one week on the configured CRM")
     run.add_argument("--week", type=monday, help=WEEK_HELP)
+    run.add_argument("--book", help=BOOK_HELP)
     summ = sub.add_parser("summary", help="print a published week's distribution")
     summ.add_argument("--week", type=monday)
+    summ.add_argument("--book", help=BOOK_HELP)
     explain = sub.add_parser("explain", help="why a household is in its segment")
     explain.add_argument("household_id")
     explain.add_argument("--week", type=monday, help="default: its latest published week")
     explain.add_argument("--lang", choices=["fr", "en"], help="default: the rules' language")
+    explain.add_argument("--book", help="the household's book (needed with a books file)")
     dictionary = sub.add_parser("dictionary", help="print the warehouse data dictionary")
     dictionary.add_argument("--output", help="write it to this file instead")
     backfill = sub.add_parser("backfill", help="run every week from one Monday to another")
     backfill.add_argument("--from", dest="start", type=monday, required=True)
     backfill.add_argument("--to", dest="end", type=monday, required=True)
+    backfill.add_argument("--book", help=BOOK_HELP)
     sub.add_parser("benchmark", help="time the job end to end on generated books "
                    "(see segmentation benchmark --help)")
     args = parser.parse_args(argv)

@@ -1,5 +1,6 @@
 """Segment a whole book: from the CRM extract to the frames the warehouse receives."""
 
+import dataclasses
 import datetime as dt
 import logging
 import time
@@ -87,6 +88,11 @@ def profile_book(extract: CrmExtract, as_of: dt.date, rules: Rules) -> ProfiledB
     # The hand-off to the rules is checked too: a failure here is a bug, not bad input.
     HouseholdProfiles.validate(profiles, lazy=True)
     issues = pd.concat([prepared.issues, profile_issues], ignore_index=True)
+    # The profiles hold what the rules need from members, holdings, tags and activities; the
+    # rows themselves (most of a large book's memory) are not kept.
+    prepared = dataclasses.replace(
+        prepared, members=prepared.members.iloc[:0], holdings=prepared.holdings.iloc[:0],
+        activities=prepared.activities.iloc[:0], tags=prepared.tags.iloc[:0])
     seconds = {"validate": validated - started, "profile": time.perf_counter() - validated}
     return ProfiledBook(prepared=prepared, profiles=profiles, issues=issues, seconds=seconds)
 

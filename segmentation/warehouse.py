@@ -162,6 +162,9 @@ def _insert(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> int:
     return len(frame)
 
 
+COPY_BATCH_ROWS = 100_000
+
+
 def _copy(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame, *,
           into: str | None = None) -> int:
     """PostgreSQL's COPY fed CSV that Arrow writes: the bulk path for large books.
@@ -177,18 +180,21 @@ def _copy(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame, *,
     from pyarrow import csv
 
     columns = [c.name for c in table.columns if c.name in frame.columns]
-    buffer = io.BytesIO()
-    csv.write_csv(pa.Table.from_pandas(frame[columns], preserve_index=False), buffer,
-                  write_options=csv.WriteOptions(include_header=False, quoting_style="needed"))
+    rows = pa.Table.from_pandas(frame[columns], preserve_index=False)
+    options = csv.WriteOptions(include_header=False, quoting_style="needed")
     schema = _schema(conn)
     target = into or table.name
     name = sql.Identifier(schema, target) if schema else sql.Identifier(target)
-    options = "FORMAT csv, FREEZE" if into else "FORMAT csv"
     statement = sql.SQL("COPY {} ({}) FROM STDIN WITH ({})").format(
-        name, sql.SQL(", ").join(sql.Identifier(c) for c in columns), sql.SQL(options))
+        name, sql.SQL(", ").join(sql.Identifier(c) for c in columns),
+        sql.SQL("FORMAT csv, FREEZE" if into else "FORMAT csv"))
     cursor = conn.connection.driver_connection.cursor()
     with cursor.copy(statement) as copy:
-        copy.write(buffer.getbuffer())
+        # In slices: a million rows' text never sits in memory twice over.
+        for batch in rows.to_batches(max_chunksize=COPY_BATCH_ROWS):
+            buffer = io.BytesIO()
+            csv.write_csv(batch, buffer, write_options=options)
+            copy.write(buffer.getbuffer())
     return len(frame)
 
 
@@ -208,9 +214,15 @@ def _records(frame: pd.DataFrame, table: sa.Table) -> list[dict]:
 
 
 def _lock(conn: sa.Connection) -> None:
-    """Serialise publications: two runs never interleave their writes."""
+    """Serialise publications to one schema: two runs never interleave their writes there.
+
+    Firms published to schemas of one database (see `pipelines.books`) do not wait on each
+    other.
+    """
     if conn.dialect.name == "postgresql":
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": 7_340_021})
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key, "
+                             "hashtext(coalesce(:schema, current_schema())))"),
+                     {"key": 7_340_021, "schema": _schema(conn)})
 
 
 def latest_as_of(conn: sa.Connection) -> dt.date | None:
