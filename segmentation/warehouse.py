@@ -13,12 +13,17 @@ import sqlalchemy as sa
 log = logging.getLogger(__name__)
 
 MONEY = sa.Numeric(14, 2)
+# Ids and codes in keys compare byte by byte on PostgreSQL: the same order for ASCII ids, and
+# indexes build several times faster than under a locale's rules.
+KEY_TEXT = sa.Text().with_variant(sa.Text(collation="C"), "postgresql")
+# Memory for building a staged week's keys in one sort (a million households: ~9 M criteria).
+INDEX_BUILD_MEMORY = "1GB"
 metadata = sa.MetaData()
 
 
 def _segment_columns() -> list[sa.Column]:
     return [
-        sa.Column("household_id", sa.Text, nullable=False),
+        sa.Column("household_id", KEY_TEXT, nullable=False),
         sa.Column("as_of_date", sa.Date, nullable=False),
         sa.Column("segment", sa.Text, nullable=False),
         sa.Column("tier", sa.Text, nullable=False),
@@ -59,10 +64,10 @@ client_segment_history = sa.Table(
 )
 client_segment_criteria = sa.Table(
     "client_segment_criteria", metadata,
-    sa.Column("household_id", sa.Text, nullable=False),
+    sa.Column("household_id", KEY_TEXT, nullable=False),
     sa.Column("as_of_date", sa.Date, nullable=False),
-    sa.Column("tier", sa.Text, nullable=False),
-    sa.Column("characteristic", sa.Text, nullable=False),
+    sa.Column("tier", KEY_TEXT, nullable=False),
+    sa.Column("characteristic", KEY_TEXT, nullable=False),
     sa.Column("figure", sa.Text),
     sa.Column("threshold", sa.Text),
     sa.Column("met", sa.Boolean, nullable=False),
@@ -267,8 +272,7 @@ def publish(engine: sa.Engine, publication: Publication) -> dict[str, int]:
                     # DELETE, not TRUNCATE or DROP: readers keep the old rows until the commit,
                     # and the views and grants a BI team put on the table stay.
                     conn.execute(sa.delete(client_segments))
-                    written["client_segments"] = _insert(
-                        conn, client_segments, publication.frames["client_segments"])
+                    written["client_segments"] = _replace_current(conn, publication, stages)
                 else:
                     log.info("kept client_segments of %s: %s is an older week", newest, as_of)
                 for name, stage in stages.items():
@@ -281,6 +285,24 @@ def publish(engine: sa.Engine, publication: Publication) -> dict[str, int]:
     for name, count in written.items():
         log.info("wrote %d rows to %s for %s", count, name, as_of)
     return written
+
+
+def _replace_current(conn: sa.Connection, publication: Publication,
+                     stages: dict[str, Future]) -> int:
+    """Fill the emptied client_segments with the week's rows.
+
+    When the week's history was staged from the same rows, the database copies them across
+    itself instead of receiving them a second time.
+    """
+    frame = publication.frames["client_segments"]
+    history = stages.get(client_segment_history.name)
+    if history is None or frame is not publication.frames.get(client_segment_history.name):
+        return _insert(conn, client_segments, frame)
+    columns = ", ".join(f'"{c.name}"' for c in client_segments.columns)
+    conn.execute(sa.text(
+        f"INSERT INTO {_qualified(conn, client_segments.name)} ({columns}) "
+        f"SELECT {columns} FROM {_qualified(conn, history.result())}"))
+    return len(frame)
 
 
 # The per-date tables loaded beside the live ones and swapped in, on PostgreSQL.
@@ -317,6 +339,7 @@ def _stage(engine: sa.Engine, table: sa.Table, frame: pd.DataFrame, as_of: dt.da
     key = ", ".join(f'"{c.name}"' for c in table.primary_key.columns)
     with engine.begin() as conn:
         q = _qualified(conn, name)
+        conn.execute(sa.text(f"SET LOCAL maintenance_work_mem = '{INDEX_BUILD_MEMORY}'"))
         conn.execute(sa.text(f"CREATE TABLE {q} (LIKE {_qualified(conn, table.name)})"))
         if not frame.empty:
             _copy(conn, table, frame, into=name)

@@ -55,7 +55,7 @@ def test_warehouse_types_on_postgres(tmp_path, monkeypatch, postgres_database):
     assert columns["aum"] == "NUMERIC(14, 2)"
     assert columns["as_of_date"] == "DATE"
     assert columns["has_potential"] == "BOOLEAN"
-    assert columns["household_id"] == "TEXT"
+    assert columns["household_id"] == 'TEXT COLLATE "C"'  # keys compare byte by byte
 
 
 def test_password_never_reaches_logs_or_metadata(tmp_path, monkeypatch, postgres_database):

@@ -124,7 +124,8 @@ def _failing_at(real, fail_at: int):
 
 
 @pytest.mark.parametrize(("step", "fail_at"), [
-    ("_insert", 1), ("_insert", 3), ("_insert", 5),  # the tables written in the transaction
+    ("_insert", 1), ("_insert", 2), ("_insert", 4),  # the tables written in the transaction
+    ("_replace_current", 1),  # client_segments, copied from the staged history
     ("_stage", 1), ("_stage", 2),  # loading the history or the criteria beside the live tables
     ("_swap_in", 1), ("_swap_in", 2),  # swapping in the second partition, after the first
 ])
