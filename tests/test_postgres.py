@@ -156,3 +156,50 @@ def test_generated_book_on_postgres_agrees_with_sqlite(tmp_path, monkeypatch, po
         results.append(segments)
     assert len(results[0]) > 1900
     pd.testing.assert_frame_equal(results[0], results[1], check_dtype=False)
+
+
+def _partitions(engine: sa.Engine, table: str) -> list[str]:
+    with engine.connect() as conn:
+        return sorted(conn.execute(sa.text(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = :t"), {"t": table}).scalars())
+
+
+def test_weeks_are_partitions_replaced_on_rerun(tmp_path, monkeypatch, postgres_database):
+    week = Week(tmp_path, monkeypatch, postgres_database("crm"), postgres_database("warehouse"))
+    week.crm(crm_rows(CASES["households"][:8]))
+    for as_of in ("2026-11-23", "2026-11-30", "2026-11-30"):
+        week.run(as_of)
+    engine = sa.create_engine(week.warehouse_url)
+    for table in ("client_segment_history", "client_segment_criteria"):
+        assert _partitions(engine, table) == [f"{table}_20261123", f"{table}_20261130"]
+    history = week.table("client_segment_history")
+    assert history.groupby("as_of_date").size().tolist() == [8, 8]
+    assert history.groupby("as_of_date")["run_id"].nunique().tolist() == [1, 1]
+    with engine.connect() as conn:
+        staged = conn.execute(sa.text(
+            "SELECT count(*) FROM pg_class WHERE relname LIKE '%\\_\\_stage\\_%'")).scalar()
+    assert staged == 0
+    engine.dispose()
+
+
+def test_warehouse_with_plain_tables_is_still_written(tmp_path, monkeypatch, postgres_database):
+    """A warehouse created before partitioning keeps its tables: weeks are deleted, then copied."""
+    from segmentation import warehouse
+
+    url = postgres_database("warehouse")
+    engine = sa.create_engine(url)
+    plain = sa.MetaData()
+    for table in warehouse.metadata.tables.values():
+        copy = table.to_metadata(plain)
+        copy.dialect_options["postgresql"]["partition_by"] = None
+    plain.create_all(engine)
+    week = Week(tmp_path, monkeypatch, postgres_database("crm"), url)
+    week.crm(crm_rows(CASES["households"][:8]))
+    week.run("2026-11-30")
+    week.run("2026-11-30")
+    assert _partitions(engine, "client_segment_history") == []
+    assert len(week.table("client_segment_history")) == 8
+    assert len(week.table("client_segments")) == 8
+    assert len(week.table("client_segment_criteria")) > 0
+    engine.dispose()
