@@ -6,15 +6,15 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from schemas.profiles import HouseholdProfiles
 from segmentation.criteria import criteria_rows
 from segmentation.crm import CrmExtract
-from segmentation.engine import assess
+from segmentation.engine import assess, labels, text_column
 from segmentation.explain import reasons
 from segmentation.frames import member_of
-from segmentation.money import cents_to_decimal_text
 from segmentation.profiles import build_profiles
 from segmentation.rules import TIERS, Rules
 from segmentation.scoring import value_scores
@@ -112,31 +112,32 @@ def segment_book(book: ProfiledBook, as_of: dt.date, rules: Rules, *,
     seg["partial_figures"] = profiles["partial_figures"]
     seg["override"] = seg["overridden"]
     seg["household_type"] = profiles["household_type"]
-    seg["reasons"] = reasons(seg, criteria, rules, language)
+    seg["reasons"] = reasons(assessment, profiles, rules, language)
 
-    out = pd.DataFrame(index=seg.index)
-    out["household_id"] = seg.index
-    out["as_of_date"] = as_of
+    # Best first: row i is the household ranked i + 1.
+    order = np.empty(len(seg), dtype=np.int64)
+    order[scores["value_rank"].to_numpy() - 1] = np.arange(len(seg))
+    out = pd.DataFrame({"household_id": seg.index.take(order), "as_of_date": as_of})
     for column in ("segment", "tier", "has_potential", "potential_tier", "computed_segment",
                    "override_reason"):
-        out[column] = seg[column]
-    out["potential_signals"] = seg["potential_reasons"]
-    out["household_type"] = profiles["household_type"]
+        out[column] = seg[column].array.take(order)
+    out["potential_signals"] = seg["potential_reasons"].array.take(order)
+    out["household_type"] = profiles["household_type"].array.take(order)
     for figure, column in _AMOUNTS.items():
-        out[column] = cents_to_decimal_text(profiles[figure])
+        out[column] = text_column(assessment.figures.text[figure].take(order))
     for column in ("value_score", "value_percentile", "value_rank"):
-        out[column] = scores[column]
+        out[column] = scores[column].to_numpy()[order]
     for t in TIERS:
-        out[f"criteria_met_{t.lower()}"] = seg[f"criteria_met_{t.lower()}"]
-    flags = pd.Series("", index=seg.index, dtype="str")
-    for flag in FLAG_ORDER:
-        flags += pd.Series(seg[flag].to_numpy(), index=seg.index).map({True: flag + ",",
-                                                                        False: ""})
-    out["flags"] = flags.str.rstrip(",")
-    out["reasons"] = seg["reasons"]
+        out[f"criteria_met_{t.lower()}"] = seg[f"criteria_met_{t.lower()}"].to_numpy()[order]
+    # The flags raised, as a bit mask (bit i for FLAG_ORDER[i]), spelled from a small table.
+    flags = sum(seg[flag].to_numpy(dtype=np.int64) << i for i, flag in enumerate(FLAG_ORDER))
+    spelled = [",".join(f for i, f in enumerate(FLAG_ORDER) if mask >> i & 1)
+               for mask in range(1 << len(FLAG_ORDER))]
+    out["flags"] = labels(spelled, flags[order], out.index)
+    out["reasons"] = seg["reasons"].array.take(order)
     out["rules_version"] = rules.digest
     out["run_id"] = run_id
-    out = out.sort_values("value_rank").reset_index(drop=True)[SEGMENT_COLUMNS]
+    out = out[SEGMENT_COLUMNS]
 
     criteria.insert(1, "as_of_date", as_of)
     log.info("segmented %d households", len(out))

@@ -1,10 +1,15 @@
 """Explanations (section 7): sentences an advisor can read, in French or English."""
 
+import string
+
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
+from segmentation.criteria import figure_text, per_distinct, threshold_text
+from segmentation.engine import TEXT, Assessment, line_cents, text_column
 from segmentation.rules import TIERS, Rules
-from segmentation.text import map_distinct
 
 WORDS = {
     "fr": {
@@ -106,155 +111,220 @@ OCCUPATION_WORDS = {
 }
 
 
+_REVIEWED = ("conflicting_signals", "over_a_cap", "partial_figures", "expired_override")
+
+
+def _join(*parts) -> pa.Array:
+    """Row by row, the parts end to end: text arrays of one length, or plain strings."""
+    return pc.binary_join_element_wise(
+        *(p if isinstance(p, pa.Array) else pa.scalar(p, TEXT) for p in parts),
+        pa.scalar("", TEXT))
+
+
+def _pick(choices: list[str], codes: np.ndarray) -> pa.Array:
+    """choices[code], row by row."""
+    return pa.array(choices, TEXT).take(np.asarray(codes, dtype=np.int64))
+
+
+def _fill(template: str, **values) -> pa.Array:
+    """`template.format(**values)` row by row, where values may be text arrays."""
+    parts = []
+    for literal, name, _, _ in string.Formatter().parse(template):
+        parts += [literal] if literal else []
+        parts += [values[name]] if name is not None else []
+    return _join(*parts)
+
+
+def _money_text(cents: np.ndarray, language: str) -> pa.Array:
+    """Every amount formatted (see `format_money`), with integer arithmetic, group by group."""
+    sep, point = (" ", ",") if language == "fr" else (",", ".")
+    dollars, hundredths = np.divmod(np.abs(cents), 100)
+    count = np.ones(len(cents), dtype=np.int64)  # groups of three digits
+    while (dollars >= 1000 ** count).any():
+        count += dollars >= 1000 ** count
+    # The leading group as is, each one after it as a separator and three digits.
+    groups = [str(g) for g in range(1000)] + [f"{sep}{g:03d}" for g in range(1000)] + [""]
+    parts = []
+    for i in reversed(range(int(count.max(initial=1)))):
+        group = dollars // 1000 ** i % 1000
+        parts.append(_pick(groups, np.where(count - 1 == i, group,
+                                            np.where(count - 1 > i, 1000 + group, 2000))))
+    parts.append(_pick([""] + [f"{point}{c:02d}" for c in range(1, 100)], hundredths))
+    sign = _pick(["", "-"], cents < 0)
+    return _join(sign, *parts, " $") if language == "fr" else _join(sign, "$", *parts)
+
+
+def _money(cents: np.ndarray, language: str) -> pa.Array:
+    """Amounts formatted once per distinct value."""
+    codes, distinct = pd.factorize(cents)
+    return _money_text(np.asarray(distinct, dtype=np.int64), language).take(codes)
+
+
 def format_money(cents: pd.Series, language: str) -> pd.Series:
     """Whole dollars in the language's own format: `412 000 $` or `$412,000`.
 
     Cents are shown only when there are some (`1 234,56 $`).
     """
-    sep, point = (" ", ",") if language == "fr" else (",", ".")
-    present = cents.notna().to_numpy()
-    value = cents.fillna(0).to_numpy(dtype="int64")
-    dollars, frac = np.divmod(np.abs(value), 100)
-    # Thousands groups with integer arithmetic rather than regexes: the top group as is, the
-    # ones below it padded to three digits.
-    groups, rest = [], dollars
-    while True:
-        groups.append(rest % 1000)
-        rest = rest // 1000
-        if not (rest > 0).any():
-            break
-    count = np.ones_like(dollars)
-    for i in range(1, len(groups)):
-        count += dollars >= 1000 ** i
-    text = pd.Series("", index=range(len(dollars)), dtype="str")
-    for i in reversed(range(len(groups))):
-        group = pd.Series(groups[i], dtype="int64").astype("str")
-        part = np.where(count - 1 == i, group,
-                        np.where(count - 1 > i, sep + group.str.zfill(3), ""))
-        text = text + part
-    frac_text = pd.Series(frac, dtype="int64").astype("str").str.zfill(2)
-    body = text + pd.Series(np.where(frac > 0, point + frac_text, ""), dtype="str")
-    sign = np.where(value < 0, "-", "")
-    out = sign + (body + " $" if language == "fr" else "$" + body)
-    out = pd.Series(out.to_numpy(), index=cents.index, dtype="str")
-    return out.where(present)
+    codes, distinct = pd.factorize(cents)
+    text = _money_text(np.asarray(distinct, dtype=np.int64), language)
+    return text_column(text.take(pa.array(codes, mask=codes < 0)), cents.index)
 
 
+def _amount_said(code: str, cents: np.ndarray, line: np.ndarray, met: np.ndarray,
+                 partial: np.ndarray, couple: np.ndarray, language: str) -> pa.Array:
+    """`Revenu annuel 160 000 $ > 150 000 $ (individuel)`: a nearly met line is shown with
+    the comparison that actually holds."""
+    words = WORDS[language]
+    label = words[code[:-3]] + " "
+    ops = [" ≤ ", " > "] if code.endswith("_gt") else [" ≥ ", " < "]
+
+    def comparison(line, met, couple):
+        money = _money_text(np.array([line]), language)[0].as_py()
+        return f"{ops[bool(met)]}{money} ({words['couple' if couple else 'individual']})"
+
+    return _join(_pick([label, label + words["at_least"]], partial), _money(cents, language),
+                 per_distinct(comparison, line, met, couple))
 
 
-def _cents(text: pd.Series) -> pd.Series:
-    """Decimal text (`'412000.00'`) back to integer cents."""
-    return pd.to_numeric(text.str.replace(".", "", regex=False), errors="coerce").astype("Int64")
+def _said(code: str, figure: pa.Array, threshold: pa.Array, rules: Rules,
+          language: str) -> pa.Array:
+    """The phrase of a qualitative characteristic, row by row, from its figure and threshold
+    as the criteria rows hold them: `Profession : dentiste`."""
+    words, colon = WORDS[language], WORDS[language]["colon"]
+    if code == "relationship":
+        names = {**words, "referral": words["referral_rel"]}
+        return _join(words["relationship"] + colon, per_distinct(names.get, figure))
+    if code == "referral":
+        tiers = per_distinct(lambda t: t.replace("|", words["or"]), threshold)
+        return _fill(words["referral_from"], tiers=tiers, id=figure)
+    if code == "occupation":
+        names = OCCUPATION_WORDS[language]
+        return _join(words["occupation"] + colon, per_distinct(lambda v: ", ".join(
+            names.get(c, c.replace("_", " ")) for c in v.split("|") if c), figure))
+    said = pa.repeat(pa.scalar(words.get(code, code), TEXT), len(figure))
+    if code in ("no_show", "unresponsive"):
+        template = words[f"{code}_count"]
+        said = _join(said, per_distinct(lambda n: "" if n == "tag" else template.format(
+            n=n, months=rules.behaviour.window_months), figure))
+    return said
 
 
 def phrases(rows: pd.DataFrame, household_type: pd.Series, rules: Rules,
             language: str) -> pd.Series:
     """One short phrase per criteria row: `Revenu annuel 160 000 $ > 150 000 $ (individuel)`."""
-    words, colon = WORDS[language], WORDS[language]["colon"]
-    code = rows["characteristic"]
     out = pd.Series("", index=rows.index, dtype="str")
-
-    amount = code.str.endswith(("_gt", "_lt")).to_numpy()
-    if amount.any():
-        part = rows[amount]
-        label = code[amount].str[:-3].map(words)
-        gt = code[amount].str.endswith("_gt").to_numpy()
-        met = part["met"].astype(bool).to_numpy()
-        # A nearly met line is shown with the comparison that actually holds.
-        op = np.where(gt, np.where(met, " > ", " ≤ "), np.where(met, " < ", " ≥ "))
-        at_least = np.where(part["partial"].astype(bool), words["at_least"], "")
-        htype = household_type[amount].map(words)
-        out[amount] = (label + " " + at_least + format_money(_cents(part["figure"]), language)
-                       + op + format_money(_cents(part["threshold"]), language)
-                       + " (" + htype + ")")
-
-    rel = (code == "relationship").to_numpy()
-    rel_words = {**words, "referral": words["referral_rel"]}
-    out[rel] = words["relationship"] + colon + rows.loc[rel, "figure"].map(rel_words)
-
-    ref = (code == "referral").to_numpy()
-    out[ref] = [words["referral_from"].format(tiers=t.replace("|", words["or"]), id=i)
-                for t, i in zip(rows.loc[ref, "threshold"], rows.loc[ref, "figure"], strict=True)]
-
-    occ = (code == "occupation").to_numpy()
-    names = OCCUPATION_WORDS[language]
-    out[occ] = words["occupation"] + colon + map_distinct(
-        rows.loc[occ, "figure"],
-        lambda v: ", ".join(names.get(c, c.replace("_", " ")) for c in v.split("|") if c))
-
-    other = ~(amount | rel | ref | occ)
-    out[other] = code[other].map(words).fillna(code[other])
-    for behaviour in ("no_show", "unresponsive"):
-        counted = ((code == behaviour) & (rows["figure"] != "tag")).to_numpy()
-        template = words[f"{behaviour}_count"]
-        out[counted] += map_distinct(
-            rows.loc[counted, "figure"],
-            lambda n, t=template: t.format(n=n, months=rules.behaviour.window_months))
+    couple = (household_type == "couple").to_numpy(dtype=bool)
+    for code in rows["characteristic"].unique():
+        at = (rows["characteristic"] == code).to_numpy()
+        part = rows[at]
+        if code.endswith(("_gt", "_lt")):
+            said = _amount_said(code, _cents(part["figure"]), _cents(part["threshold"]),
+                                part["met"].to_numpy(dtype=bool),
+                                part["partial"].to_numpy(dtype=bool), couple[at], language)
+        else:
+            said = _said(code, pa.array(part["figure"].astype("str").array),
+                         pa.array(part["threshold"].astype("str").array), rules, language)
+        out[at] = text_column(said, part.index)
     return out
 
 
-def _joined(phrases_: pd.Series, keys: pd.Series, index: pd.Index) -> pd.Series:
-    """The phrases of each key joined by "; ", in order, without a Python loop per key."""
-    frame = pd.DataFrame({"key": keys.to_numpy(), "text": phrases_.to_numpy()})
-    if frame.empty:
-        return pd.Series(pd.NA, index=index, dtype="str")
-    frame["position"] = frame.groupby("key").cumcount()
-    wide = frame.pivot(index="key", columns="position", values="text")
-    joined = wide[0].astype("str")
-    for position in wide.columns[1:]:
-        following = wide[position].astype("str")
-        joined = joined.where(following.isna(), joined + "; " + following)
-    return joined.reindex(index)
+def _cents(text: pd.Series) -> np.ndarray:
+    """Decimal text (`'412000.00'`) back to integer cents."""
+    return pd.to_numeric(text.str.replace(".", "", regex=False)).to_numpy(dtype=np.int64)
 
 
-def reasons(segments: pd.DataFrame, criteria: pd.DataFrame, rules: Rules,
+def _listed(assessment: Assessment, profiles: pd.DataFrame, rules: Rules, language: str,
+            shown: np.ndarray) -> pa.Array:
+    """For each household where `shown`, the characteristics it meets for its computed tier,
+    as phrases joined by "; " in the tier's order (empty when none)."""
+    segments, met, figures = assessment.segments, assessment.met, assessment.figures
+    tier = per_distinct(TIERS.index, segments["computed_tier"], kind=pa.int64()).to_numpy()
+    said, households = [], []
+    for code, name in enumerate(TIERS):
+        spec, rows = rules.tiers[name], np.flatnonzero((tier == code) & shown)
+        for characteristic in spec.characteristics:
+            who = rows[met[name][characteristic].to_numpy()[rows]]
+            households.append(who)
+            if characteristic.endswith(("_gt", "_lt")):
+                figure = characteristic[:-3]
+                line = (spec.more_than | spec.less_than)[figure]
+                couple = figures.couple[who]
+                said.append(_amount_said(characteristic, figures.cents[figure][who],
+                                         line_cents(couple, line), np.ones(len(who), bool),
+                                         figures.partial[figure][who], couple, language))
+            else:
+                figure = figure_text(profiles, characteristic, spec, rules, who)
+                figure = figure if len(figure) == len(who) else pa.repeat(figure[0], len(who))
+                threshold = pa.repeat(pa.scalar(threshold_text(characteristic, spec, rules),
+                                                TEXT), len(who))
+                said.append(_said(characteristic, figure, threshold, rules, language))
+    # The phrases come characteristic by characteristic. Each household gets one list of its
+    # own, in book order; a phrase goes after those the household already has.
+    households = np.concatenate(households)
+    start = np.concatenate([[0], np.cumsum(np.bincount(households, minlength=len(tier)))])
+    filled = start[:-1].copy()
+    position = np.empty(len(households), dtype=np.int64)
+    done = 0
+    for who in map(len, said):
+        rows = households[done:done + who]  # distinct: one phrase per household here
+        position[done:done + who] = filled[rows]
+        filled[rows] += 1
+        done += who
+    ordered = np.empty(len(position), dtype=np.int64)
+    ordered[position] = np.arange(len(position))
+    lists = pa.LargeListArray.from_arrays(pa.array(start), pa.concat_arrays(said).take(ordered))
+    return pc.binary_join(lists, pa.scalar("; ", TEXT))
+
+
+def reasons(assessment: Assessment, profiles: pd.DataFrame, rules: Rules,
             language: str | None = None) -> pd.Series:
     """The explanation of each household's segment, in the rules' language by default.
 
-    `segments` is indexed by household id and holds the engine's columns (computed tier,
-    segment, potential, flags as booleans, override).
+    `assessment.segments` is indexed by household id and holds the engine's columns (computed
+    tier, segment, potential, flags as booleans, override) and the expired_override and
+    partial_figures flags.
     """
     language = language or rules.language
     words = WORDS[language]
-    ids = segments.index
+    segments = assessment.segments
     tier = segments["computed_tier"]
-    owner_tier = tier.reindex(criteria["household_id"]).to_numpy()
-    own = criteria[criteria["met"].to_numpy() & (criteria["tier"].to_numpy() == owner_tier)]
-    htype = segments["household_type"].reindex(own["household_id"]).set_axis(own.index)
-    listed = _joined(phrases(own, htype, rules, language), own["household_id"], ids)
-
-    head = "Segment " + segments["segment"] + map_distinct(
-        segments["potential_tier"], lambda t: words["potential_of"].format(tier=t)
-    ).fillna("") + "."
+    count = segments[[f"criteria_met_{t.lower()}" for t in TIERS]].to_numpy()[
+        np.arange(len(tier)), per_distinct(TIERS.index, tier, kind=pa.int64()).to_numpy()]
+    none_met = segments["no_criteria_met"].to_numpy()
     over = segments["overridden"].to_numpy()
+
+    def body(tier, count, none_met):
+        if none_met:
+            return words["none_met"].format(tier=tier)
+        return words["met_head"].format(tier=tier, count=count, needed=rules.tiers[tier].needed)
+
+    def opening(segment, potential_tier, tier, count, none_met):
+        potential = words["potential_of"].format(tier=potential_tier) if potential_tier else ""
+        return f"Segment {segment}{potential}. {body(tier, count, none_met)}"
+
+    def closing(none_met, potential_tier, signals, overridden, *flags):
+        end = "" if none_met else "."
+        if signals is not None and not overridden:
+            end += " " + _potential_sentence(f"{potential_tier}|{signals}", words)
+        said = ", ".join(words[f] for f, on in zip(_REVIEWED, flags, strict=True) if on)
+        return end + (f" {words['flags_head']}{said}." if said else "")
+
+    start = per_distinct(opening, segments["segment"], segments["potential_tier"], tier, count,
+                         none_met)
     if over.any():
-        head[over] = [words["override"].format(segment=s, reason=r, computed=c) for s, r, c in
-                      zip(segments.loc[over, "segment"], segments.loc[over, "override_reason"],
-                          segments.loc[over, "computed_segment"], strict=True)]
-
-    count = pd.Series(segments[[f"criteria_met_{t.lower()}" for t in TIERS]].to_numpy()[
-        np.arange(len(ids)), tier.map(TIERS.index).to_numpy()], index=ids)
-    key = tier + "|" + count.astype(str)
-    heads = {k: words["met_head"].format(tier=k.split("|")[0], count=k.split("|")[1],
-                                         needed=rules.tiers[k.split("|")[0]].needed)
-             for k in key.unique()}
-    body = key.map(heads) + listed.fillna("") + "."
-    body = body.where(~segments["no_criteria_met"],
-                      map_distinct(tier, lambda t: words["none_met"].format(tier=t)))
-    text = head + " " + body
-
-    pot = segments["potential_reasons"].notna() & ~segments["overridden"]
-    if pot.any():
-        pkey = segments.loc[pot, "potential_tier"] + "|" + segments.loc[pot, "potential_reasons"]
-        table = {k: _potential_sentence(k, words) for k in pkey.unique()}
-        text[pot] += " " + pkey.map(table)
-
-    flagged = pd.Series("", index=ids, dtype="str")
-    for flag in ("conflicting_signals", "over_a_cap", "partial_figures", "expired_override"):
-        flagged += np.where(segments[flag], words[flag] + ", ", "")
-    flagged = flagged.str.rstrip(", ")
-    text += np.where(flagged != "", " " + words["flags_head"] + flagged + ".", "")
-    return text.astype("str")
+        rows = np.flatnonzero(over)
+        said = _fill(words["override"] + " ", **{
+            key: pa.array(segments[column].iloc[rows].array) for key, column in (
+                ("segment", "segment"), ("reason", "override_reason"),
+                ("computed", "computed_segment"))})
+        said = _join(said, per_distinct(body, tier.iloc[rows], count[rows], none_met[rows]))
+        slot = np.full(len(over), -1)
+        slot[rows] = np.arange(len(rows))
+        start = pc.coalesce(said.take(pa.array(slot, mask=slot < 0)), start)
+    end = per_distinct(closing, none_met, segments["potential_tier"],
+                       segments["potential_reasons"], over, *(segments[f] for f in _REVIEWED))
+    listed = _listed(assessment, profiles, rules, language, ~none_met)
+    return text_column(_join(start, listed, end), segments.index)
 
 
 def _potential_sentence(key: str, words: dict) -> str:

@@ -7,6 +7,9 @@ from segmentation.rules import TIERS, Rules
 
 ONE_UP = {"B": "A", "C": "B", "D": "B"}
 SIGNALS = ("advisor_tag", "near_miss", "occupation_step", "value_band", "a_cap")
+# The signals shown, as text, by their bit mask (bit i for SIGNALS[i]).
+SIGNAL_LISTS = [",".join(s for i, s in enumerate(SIGNALS) if mask >> i & 1)
+                for mask in range(1 << len(SIGNALS))]
 
 
 def band_floors(rules: Rules) -> dict[str, float]:
@@ -18,38 +21,41 @@ def band_floors(rules: Rules) -> dict[str, float]:
     return floors
 
 
-def potential(tier: pd.Series, profiles: pd.DataFrame, scores: pd.DataFrame,
-              near: dict[str, pd.Series], capped: pd.Series, rules: Rules) -> pd.DataFrame:
-    """Potential tier (A or B, above the household's own) and the signals that showed it."""
+def potential(tier: np.ndarray, profiles: pd.DataFrame, scores: pd.DataFrame,
+              near: dict[str, np.ndarray], capped: np.ndarray,
+              rules: Rules) -> tuple[np.ndarray, np.ndarray]:
+    """Potential tier (A or B, above the household's own) and the signals that showed it.
+
+    `tier` holds tier codes (0 for A); so does the potential tier returned, -1 for none. The
+    signals are a bit mask over SIGNALS: `SIGNAL_LISTS` spells it.
+    """
     cfg = rules.potential
-    eligible = tier.isin(["B", "C", "D"]) & ~profiles["beh_no_potential"]
+    eligible = np.isin(tier, [TIERS.index(t) for t in ("B", "C", "D")]) & ~profiles[
+        "beh_no_potential"].to_numpy(dtype=bool)
+    one_up = np.array([TIERS.index(ONE_UP[t]) if t in ONE_UP else -1 for t in TIERS])
+    percentile = scores["value_percentile"].to_numpy(dtype="float64", na_value=np.nan)
     floors = band_floors(rules)
     shown = {}
     for target in ("A", "B"):
-        above = tier.map(TIERS.index) > TIERS.index(target)
-        signals = pd.DataFrame(False, index=tier.index, columns=list(SIGNALS))
+        code = TIERS.index(target)
+        signals = dict.fromkeys(SIGNALS, False)
         if cfg.advisor_tag:
-            signals["advisor_tag"] = profiles["has_potential_tag"] & (tier.map(ONE_UP) == target)
+            signals["advisor_tag"] = profiles["has_potential_tag"].to_numpy(dtype=bool) & (
+                one_up[tier] == code)
         if cfg.near_miss.enabled:
             signals["near_miss"] = near[target]
         if cfg.occupation_steps.enabled:
             steps = [c for c, t in cfg.occupation_steps.steps.items() if t == target]
             if steps:
-                signals["occupation_step"] = profiles[[f"occ_{c}" for c in steps]].any(axis=1)
+                signals["occupation_step"] = profiles[[f"occ_{c}" for c in steps]].to_numpy(
+                    dtype=bool).any(axis=1)
         if cfg.value_band:
-            signals["value_band"] = scores["value_percentile"].ge(floors[target]).fillna(False)
+            signals["value_band"] = percentile >= floors[target]  # a missing one is not
         if cfg.a_cap and target == "A":
             signals["a_cap"] = capped
-        shown[target] = signals.astype(bool).mul(above & eligible, axis=0).astype(bool)
+        mask = sum(np.asarray(signals[s], dtype=np.int64) << i for i, s in enumerate(SIGNALS))
+        shown[target] = np.where((tier > code) & eligible, mask, 0)
 
-    has_a = shown["A"].any(axis=1)
-    has_b = shown["B"].any(axis=1)
-    potential_tier = pd.Series(np.select([has_a, has_b], ["A", "B"], default=""),
-                               index=tier.index, dtype="str").replace("", pd.NA)
-    chosen = shown["A"].where(has_a, shown["B"])
-    reasons = pd.Series("", index=tier.index, dtype="str")
-    for name in SIGNALS:
-        reasons += np.where(chosen[name], name + ",", "")
-    reasons = reasons.str.rstrip(",")
-    return pd.DataFrame({"potential_tier": potential_tier,
-                         "reasons": reasons.where(potential_tier.notna())})
+    target = np.select([shown["A"] > 0, shown["B"] > 0], [TIERS.index("A"), TIERS.index("B")],
+                       default=-1)
+    return target, np.where(shown["A"] > 0, shown["A"], shown["B"])
