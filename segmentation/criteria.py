@@ -7,7 +7,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from segmentation.engine import TEXT, Assessment, decimal_text, line_cents, text_column
+from segmentation.engine import Assessment, line_cents, text_column
+from segmentation.money import TEXT, decimal_text
 from segmentation.rules import TIERS, Rules, TierRules
 
 ACTIVITY_BEHAVIOURS = {"no_show": "missed_meetings", "unresponsive": "unanswered_in_a_row"}

@@ -13,11 +13,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from segmentation.money import TEXT, decimal_text
 from segmentation.potential import ONE_UP, SIGNAL_LISTS, potential
 from segmentation.rules import FIGURES, TIERS, Line, Rules
 
-TEXT = pa.large_string()  # the Arrow type behind pandas' text columns
-_HUNDREDTHS = pa.array([f".{c:02d}" for c in range(100)], TEXT)
 TIER_RANK = {tier: rank for rank, tier in enumerate(TIERS)}  # A is 0, the best
 SEGMENTS = [tier + plus for tier in TIERS for plus in ("", "+")]  # code: rank * 2 + has a "+"
 # Referrals can chain when a rules file lets them count for A or B; a chain settles quickly.
@@ -62,15 +61,6 @@ def line_cents(couple: np.ndarray, line: Line, factor: Decimal = Decimal(1)) -> 
 def text_column(values: pa.Array, index: pd.Index | None = None) -> pd.Series:
     """An Arrow text array as a pandas text column, without copying it."""
     return pd.Series(pd.array(values, dtype="str"), index=index)
-
-
-def decimal_text(cents: np.ndarray, known: np.ndarray | None = None) -> pa.Array:
-    """Cents as plain decimal text with two places (`'1234.50'`); missing where not known."""
-    whole, hundredths = np.divmod(np.abs(cents), 100)
-    whole = pc.cast(pa.array(whole, mask=None if known is None else ~known), TEXT)
-    sign = pa.array(["", "-"], TEXT).take((cents < 0).astype(np.int8))
-    return pc.binary_join_element_wise(sign, whole, _HUNDREDTHS.take(hundredths),
-                                       pa.scalar("", TEXT))
 
 
 def labels(table: list[str] | pa.Array, codes: np.ndarray, index: pd.Index) -> pd.Series:

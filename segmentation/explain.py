@@ -8,7 +8,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from segmentation.criteria import figure_text, per_distinct, threshold_text
-from segmentation.engine import TEXT, Assessment, line_cents, text_column
+from segmentation.engine import Assessment, line_cents, text_column
+from segmentation.money import TEXT
 from segmentation.rules import TIERS, Rules
 
 WORDS = {

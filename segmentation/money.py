@@ -2,6 +2,8 @@
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from segmentation.text import map_distinct
 
@@ -11,6 +13,9 @@ _FRENCH = r"^(?:[0-9]{1,3}(?:\.[0-9]{3})+|[0-9]+)(?:,[0-9]{1,2})?$"  # 1234567,8
 _ENGLISH = r"^(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]{1,2})?$"  # 1,234,567.89 or 1234567.89
 _SPACES = r"[\s\u00a0\u202f\u2009]"
 
+
+TEXT = pa.large_string()  # the Arrow type behind pandas' text columns
+_HUNDREDTHS = pa.array([f".{c:02d}" for c in range(100)], TEXT)
 
 # What a database prints for a NUMERIC: read directly, without the formatted-text rules.
 _PLAIN = r"^-?[0-9]+(?:\.[0-9]{1,2})?$"
@@ -74,12 +79,10 @@ def _from_text(text: pd.Series) -> tuple[pd.Series, pd.Series]:
     return numbers, bad.fillna(True).astype(bool)
 
 
-def cents_to_decimal_text(cents: pd.Series) -> pd.Series:
-    """Cents as plain decimal text with two places (`'1234.50'`), NA kept."""
-    present = cents.notna().to_numpy()
-    value = cents.fillna(0).to_numpy(dtype="int64")
-    whole, frac = np.divmod(np.abs(value), 100)
-    sign = np.where(value < 0, "-", "")
-    text = (sign + pd.Series(whole, dtype="int64").astype("str") + "."
-            + pd.Series(frac, dtype="int64").astype("str").str.zfill(2))
-    return pd.Series(text.to_numpy(), index=cents.index, dtype="str").where(present)
+def decimal_text(cents: np.ndarray, known: np.ndarray | None = None) -> pa.Array:
+    """Cents as plain decimal text with two places (`'1234.50'`); missing where not known."""
+    whole, hundredths = np.divmod(np.abs(cents), 100)
+    whole = pc.cast(pa.array(whole, mask=None if known is None else ~known), TEXT)
+    sign = pa.array(["", "-"], TEXT).take((cents < 0).astype(np.int8))
+    return pc.binary_join_element_wise(sign, whole, _HUNDREDTHS.take(hundredths),
+                                       pa.scalar("", TEXT))

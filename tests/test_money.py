@@ -1,9 +1,10 @@
 """Amounts from every notation a CRM may hold, to exact cents, or reported as unreadable."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from segmentation.money import cents_to_decimal_text, to_cents
+from segmentation.money import decimal_text, to_cents
 
 READ = {
     "1\u00a0234\u00a0567,89 $": 123456789, "1\u202f234\u202f567,89 $": 123456789,
@@ -47,5 +48,6 @@ def test_sum_of_accounts_is_exact():
 
 
 def test_decimal_text_round_trip():
-    cents = pd.Series([123450, -5, None, 0], dtype="Int64")
-    assert cents_to_decimal_text(cents).tolist()[:2] == ["1234.50", "-0.05"]
+    cents = np.array([123450, -5, 7, 0])
+    known = np.array([True, True, False, True])
+    assert decimal_text(cents, known).to_pylist() == ["1234.50", "-0.05", None, "0.00"]
