@@ -32,11 +32,20 @@ def member_of(values: pd.Series | pd.Index, allowed) -> np.ndarray:
 
 def positions(keys: pd.Series, index: pd.Index) -> np.ndarray:
     """The position of each key in `index` (unique text), -1 where it is missing or absent."""
-    column, choices = arrow_text(keys), arrow_text(index)
-    if column.type != choices.type:
-        choices = choices.cast(column.type)
-    found = pc.index_in(column, value_set=choices)
-    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return positions_of([keys], index)[0]
+
+
+def positions_of(columns: list[pd.Series], index: pd.Index) -> list[np.ndarray]:
+    """`positions` for several key columns at once: the index is hashed once, not per column."""
+    choices = arrow_text(index)
+    chunks = []
+    for column in columns:
+        array = arrow_text(column)
+        array = array.cast(choices.type) if array.type != choices.type else array
+        chunks += array.chunks if isinstance(array, pa.ChunkedArray) else [array]
+    found = pc.index_in(pa.chunked_array(chunks, type=choices.type), value_set=choices)
+    flat = found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return np.split(flat, np.cumsum([len(c) for c in columns])[:-1])
 
 
 def count_by(pos: np.ndarray, size: int, where: np.ndarray | None = None) -> np.ndarray:
@@ -45,10 +54,12 @@ def count_by(pos: np.ndarray, size: int, where: np.ndarray | None = None) -> np.
     return np.bincount(pos[keep], minlength=size)
 
 
-def flag_table(keys: pd.Series, codes: pd.Series, index: pd.Index,
+def flag_table(pos: np.ndarray, codes: pd.Series, index: pd.Index,
                columns: list[str]) -> pd.DataFrame:
-    """Booleans, one column per code: does the household (row) have a row with that code?"""
-    pos = positions(keys, index)
+    """Booleans, one column per code: does the household (row) have a row with that code?
+
+    `pos` places each row on its household (see `positions`).
+    """
     out = {}
     for code in columns:
         out[code] = count_by(pos, len(index), (codes == code).fillna(False).to_numpy()) > 0

@@ -8,7 +8,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from segmentation.frames import arrow_text, count_by, flag_table, positions
+from segmentation.frames import arrow_text, count_by, flag_table, positions_of
 from segmentation.rules import (
     BEHAVIOURS,
     ENTREPRENEUR,
@@ -66,10 +66,11 @@ def window_bounds(as_of: dt.date, rules: Rules) -> tuple[pd.Timestamp, pd.Timest
     return start.tz_convert("UTC"), end.tz_convert("UTC")
 
 
-def _activity_counts(activities: pd.DataFrame, as_of: dt.date, rules: Rules, index: pd.Index):
+def _activity_counts(activities: pd.DataFrame, placed: np.ndarray, as_of: dt.date,
+                     rules: Rules, index: pd.Index):
     start, end = window_bounds(as_of, rules)
-    recent = activities[(activities["occurred_at"] >= start) & (activities["occurred_at"] < end)]
-    pos = positions(recent["household_id"], index)
+    in_window = ((activities["occurred_at"] >= start) & (activities["occurred_at"] < end))
+    recent, pos = activities[in_window], placed[in_window.to_numpy()]
     meeting = (recent["kind"] == "meeting").to_numpy() & (recent["outcome"] == "no_show").to_numpy()
     no_shows = count_by(pos, len(index), meeting)
     contact = recent["kind"].isin(["email", "call", "text"]).to_numpy() & (pos >= 0)
@@ -112,7 +113,10 @@ def build_profiles(prepared: Prepared, rules: Rules, as_of: dt.date) -> tuple[pd
     hh = prepared.households.set_index("household_id")
     index = hh.index
     members, holdings = prepared.members, prepared.holdings
-    member_pos = positions(members["household_id"], index)
+    tags, activities = prepared.tags, prepared.activities
+    member_pos, holding_pos, tag_pos, activity_pos = positions_of(
+        [members["household_id"], holdings["household_id"], tags["household_id"],
+         activities["household_id"]], index)
     n_members = count_by(member_pos, len(index))
     expected = np.maximum(hh["household_type"].map(MEMBERS_EXPECTED).to_numpy(), n_members)
 
@@ -122,7 +126,6 @@ def build_profiles(prepared: Prepared, rules: Rules, as_of: dt.date) -> tuple[pd
     profile["referred_by_household_id"] = hh["referred_by_household_id"]
     profile["members"] = n_members
 
-    holding_pos = positions(holdings["household_id"], index)
     is_open = (holdings["status"] == "open").to_numpy()
     for figure, kind, column in (("aum", "investment", "market_value"),
                                  ("premiums", "insurance", "annual_premium")):
@@ -148,23 +151,20 @@ def build_profiles(prepared: Prepared, rules: Rules, as_of: dt.date) -> tuple[pd
     unmapped = members[categories.isna() & members["occupation"].notna()]
     issues.add("members", unmapped, "occupation", "occupation_mapped", "warning",
                "no occupation characteristic")
-    tags = prepared.tags
-    tagged = flag_table(tags["household_id"], tags["tag"], index, list(TAGS))
+    tagged = flag_table(tag_pos, tags["tag"], index, list(TAGS))
 
     def has_tag(code):
         return tagged[code]
 
     seasoned = members["business_since"].notna() & (members["business_since"] <= pd.Timestamp(
         as_of - pd.DateOffset(years=rules.behaviour.mature_entrepreneur_years)))
-    by_member = pd.DataFrame({"household_id": members["household_id"], "category": categories})
-    by_member.loc[(categories == ENTREPRENEUR) & seasoned, "category"] = MATURE_ENTREPRENEUR
-    held = flag_table(by_member["household_id"], by_member["category"], index,
-                      rules.occupation_categories)
+    held_by_member = categories.mask((categories == ENTREPRENEUR) & seasoned, MATURE_ENTREPRENEUR)
+    held = flag_table(member_pos, held_by_member, index, rules.occupation_categories)
     for category in rules.occupation_categories:
         profile[f"occ_{category}"] = held[category]
     profile[f"occ_{MATURE_ENTREPRENEUR}"] |= has_tag("mature_entrepreneur")
 
-    no_shows, streak = _activity_counts(prepared.activities, as_of, rules, index)
+    no_shows, streak = _activity_counts(activities, activity_pos, as_of, rules, index)
     profile["no_show_count"] = no_shows
     profile["unresponsive_count"] = streak
     for code in BEHAVIOURS:

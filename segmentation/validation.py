@@ -18,7 +18,7 @@ from pyarrow import ArrowInvalid, ArrowNotImplementedError
 
 from schemas.crm import MODELS
 from segmentation.crm import CrmExtract
-from segmentation.frames import arrow_text, count_by, member_of, positions
+from segmentation.frames import arrow_text, count_by, member_of, positions, positions_of
 from segmentation.money import to_cents
 from segmentation.rules import Rules
 from segmentation.text import as_text, map_distinct, normalize_text
@@ -283,11 +283,11 @@ def prepare(extract: CrmExtract, rules: Rules, as_of: dt.date) -> Prepared:
 
     # Rows whose household is not in the CRM cannot be used. Each row is placed on its
     # household once; the rest is indexing.
-    placed = {}
-    for source, frame in (("members", members), ("holdings", holdings),
-                          ("activities", activities), ("household_tags", tags),
-                          ("segment_overrides", overrides)):
-        placed[source] = positions(frame["household_id"], all_ids)
+    children = {"members": members, "holdings": holdings, "activities": activities,
+                "household_tags": tags, "segment_overrides": overrides}
+    keys = [frame["household_id"] for frame in children.values()]
+    placed = dict(zip(children, positions_of(keys, all_ids), strict=True))
+    for source, frame in children.items():
         orphan = (placed[source] < 0) & ~frame["_ignore"].to_numpy()
         issues.add(source, frame[orphan], "household_id", "household_exists", "warning", IGNORED)
         frame.loc[orphan, "_ignore"] = True
