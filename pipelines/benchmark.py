@@ -167,12 +167,12 @@ def bench_backend(backend: str, households: int, server: str, workdir: Path) -> 
 
 def _print(backend: str, households: int, report: dict) -> None:
     print(f"\n{backend}: {households} households")
-    print(f"  {'stage':<16}{'seconds':>9}{'rows/s':>12}{'peak MB':>10}")
+    print(f"  {'stage':<16}{'seconds':>9}{'households/s':>14}{'peak MB':>10}")
     for name, seconds, peak in _stages(report):
         rate = households / seconds if seconds > 0 else float("inf")
-        print(f"  {name:<16}{seconds:>9.2f}{rate:>12,.0f}{peak:>10.0f}")
+        print(f"  {name:<16}{seconds:>9.2f}{rate:>14,.0f}{peak:>10.0f}")
     print(f"  {'total (job)':<16}{report['total_s']:>9.2f}"
-          f"{households / report['total_s']:>12,.0f}")
+          f"{households / report['total_s']:>14,.0f}")
     if report.get("floor_s") is not None:
         print(f"  {'floor (COPY)':<16}{report['floor_s']:>9.2f}")
 

@@ -93,17 +93,28 @@ def week_in_range(week: str) -> str | None:
 
 
 def summary(week: str, book: Book | None = None) -> str:
+    from segmentation.warehouse import (
+        client_segment_history,
+        data_quality_issues,
+        segment_distribution,
+    )
+
     warehouse = warehouse_of(book)
     engine = warehouse.engine()
+    day = dt.date.fromisoformat(week)
+    dist_t, hist_t, issues_t = segment_distribution, client_segment_history, data_quality_issues
+    # Table objects, not SQL text: the engine's schema_translate_map puts them in the book's
+    # (or $WAREHOUSE_SCHEMA's) schema.
     with engine.connect() as conn:
-        dist = pd.read_sql(sa.text("SELECT * FROM segment_distribution WHERE as_of_date = :d "
-                                   "ORDER BY tier"), conn, params={"d": week})
-        segments = pd.read_sql(sa.text("SELECT segment FROM client_segment_history "
-                                       "WHERE as_of_date = :d"), conn, params={"d": week})
-        issues = pd.read_sql(sa.text(
-            "SELECT severity, COUNT(*) AS n, COUNT(DISTINCT household_id) AS households "
-            "FROM data_quality_issues WHERE as_of_date = :d GROUP BY severity"), conn,
-            params={"d": week}).set_index("severity")
+        dist = pd.read_sql(sa.select(dist_t).where(dist_t.c.as_of_date == day)
+                           .order_by(dist_t.c.tier), conn)
+        segments = pd.read_sql(sa.select(hist_t.c.segment).where(hist_t.c.as_of_date == day),
+                               conn)
+        issues = pd.read_sql(
+            sa.select(issues_t.c.severity, sa.func.count().label("n"),
+                      sa.func.count(sa.distinct(issues_t.c.household_id)).label("households"))
+            .where(issues_t.c.as_of_date == day).group_by(issues_t.c.severity),
+            conn).set_index("severity")
     left_out = int(issues["households"].get("error", 0))
     warnings = int(issues["n"].get("warning", 0))
     docs = data_docs_dir(week, book) / "index.html"
@@ -157,8 +168,8 @@ def _cmd_run(args, week: str | None = None) -> int:
             source = crm_of(book).describe()
         except ValueError as exc:
             source = f"(unknown: {exc})"
-        of = f" of {book.name}" if book else ""
-        print(f"Segmenting the week{of} of {week} from {source} ...")
+        whose = f"book {book.name}, " if book else ""
+        print(f"Segmenting {whose}the week of {week}, from {source} ...")
     alone = books[0] if len(books) == 1 else None
     succeeded, published = run_week(week, alone)
     for book in books:

@@ -203,3 +203,20 @@ def test_warehouse_with_plain_tables_is_still_written(tmp_path, monkeypatch, pos
     assert len(week.table("client_segments")) == 8
     assert len(week.table("client_segment_criteria")) > 0
     engine.dispose()
+
+
+def test_summary_reads_the_warehouse_schema(tmp_path, monkeypatch, postgres_database):
+    from pipelines.cli import summary
+
+    url = postgres_database("warehouse")
+    week = Week(tmp_path, monkeypatch, postgres_database("crm"), url)
+    week.crm(crm_rows(CASES["households"][:8]))
+    week.run("2026-11-30")  # 8 households in the default schema
+    monkeypatch.setenv("WAREHOUSE_SCHEMA", "seg_other")
+    other = Week(tmp_path / "other", monkeypatch, postgres_database("crm"), url)
+    (tmp_path / "other").mkdir()
+    monkeypatch.setenv("WAREHOUSE_SCHEMA", "seg_other")
+    other.crm(crm_rows(CASES["households"][:5])).run("2026-11-30")
+    assert "Week of 2026-11-30: 5 households segmented." in summary("2026-11-30")
+    monkeypatch.delenv("WAREHOUSE_SCHEMA")
+    assert "Week of 2026-11-30: 8 households segmented." in summary("2026-11-30")
