@@ -125,17 +125,18 @@ def build_assets(book: Book | None = None) -> list[dg.AssetsDefinition]:
     def household_profiles(context: dg.AssetExecutionContext, crm_extract: CrmExtract):
         """Validated households with their five figures, occupations, behaviours and tags."""
         as_of = as_of_date(context)
+        report = data_docs_dir(as_of, book) / "issues_of_the_failed_run.csv"
         try:
             profiled = profile_book(crm_extract, as_of, context.resources.rules.load())
         except UntrustworthyRunError as exc:
             # Nothing is published, so the records at fault go to a file beside the Data Docs.
-            report = data_docs_dir(as_of, book) / "issues_of_the_failed_run.csv"
             report.parent.mkdir(parents=True, exist_ok=True)
             exc.issues.drop(columns=["household_id"]).to_csv(report, index=False)
             raise dg.Failure(
                 description=f"{exc}; the records at fault are listed in {report}",
                 metadata={"sample": dg.MetadataValue.md(issue_sample(exc.issues)),
                           "report": dg.MetadataValue.path(str(report))}) from None
+        report.unlink(missing_ok=True)  # a failed run's list, now out of date
         prepared = profiled.prepared
         severity = profiled.issues["severity"].value_counts()
         context.log.info("profiled %d households; %d of %d active left out",
