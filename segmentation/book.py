@@ -12,12 +12,13 @@ import pandas as pd
 from schemas.profiles import HouseholdProfiles
 from segmentation.criteria import criteria_rows
 from segmentation.crm import CrmExtract
-from segmentation.engine import assess, labels, text_column
+from segmentation.engine import assess, labels
 from segmentation.explain import reasons
 from segmentation.frames import member_of
 from segmentation.profiles import build_profiles
 from segmentation.rules import TIERS, Rules
 from segmentation.scoring import value_scores
+from segmentation.text import text_column
 from segmentation.validation import Prepared, prepare
 
 log = logging.getLogger(__name__)

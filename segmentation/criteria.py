@@ -5,11 +5,11 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from segmentation.engine import Assessment, line_cents, text_column
-from segmentation.money import TEXT, decimal_text
+from segmentation.engine import Assessment, line_cents
+from segmentation.money import decimal_text
 from segmentation.rules import TIERS, Rules, TierRules
+from segmentation.text import TEXT, per_distinct, text_column
 
 ACTIVITY_BEHAVIOURS = {"no_show": "missed_meetings", "unresponsive": "unanswered_in_a_row"}
 
@@ -118,31 +118,3 @@ def threshold_text(code: str, spec: TierRules, rules: Rules) -> str:
     if code in ACTIVITY_BEHAVIOURS:
         return str(getattr(rules.behaviour, ACTIVITY_BEHAVIOURS[code]))
     return "tag"
-
-
-def _factorize(values) -> tuple[np.ndarray, list]:
-    """Codes (-1 for missing) and distinct values of a column, Arrow or pandas or NumPy."""
-    if isinstance(values, pa.Array):
-        encoded = pc.dictionary_encode(values)
-        return (encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False),
-                encoded.dictionary.to_pylist())
-    codes, distinct = pd.factorize(values)
-    return codes, list(distinct)
-
-
-def per_distinct(function, *columns, kind: pa.DataType = TEXT) -> pa.Array:
-    """`function(*values)` for each row, computed once per distinct combination of values
-    (missing values come as None). The columns hold codes: a handful of combinations."""
-    coded = [_factorize(c) for c in columns]
-    key = np.zeros(len(coded[0][0]), dtype=np.int64)
-    for codes, distinct in coded:
-        key = key * (len(distinct) + 1) + codes + 1
-    codes, keys = pd.factorize(key)
-    results = []
-    for k in keys:
-        values = []
-        for _, distinct in reversed(coded):
-            k, at = divmod(int(k), len(distinct) + 1)
-            values.append(distinct[at - 1] if at else None)
-        results.append(function(*reversed(values)))
-    return pa.array(results, kind).take(codes)

@@ -13,9 +13,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from segmentation.money import TEXT, decimal_text
+from segmentation.frames import arrow_text
+from segmentation.money import decimal_text
 from segmentation.potential import ONE_UP, SIGNAL_LISTS, potential
 from segmentation.rules import FIGURES, TIERS, Line, Rules
+from segmentation.text import TEXT, text_column
 
 TIER_RANK = {tier: rank for rank, tier in enumerate(TIERS)}  # A is 0, the best
 SEGMENTS = [tier + plus for tier in TIERS for plus in ("", "+")]  # code: rank * 2 + has a "+"
@@ -56,11 +58,6 @@ class Figures:
 def line_cents(couple: np.ndarray, line: Line, factor: Decimal = Decimal(1)) -> np.ndarray:
     """Each household's line in cents: the couple or the individual one, scaled by `factor`."""
     return np.where(couple, int(line.couple * 100 * factor), int(line.individual * 100 * factor))
-
-
-def text_column(values: pa.Array, index: pd.Index | None = None) -> pd.Series:
-    """An Arrow text array as a pandas text column, without copying it."""
-    return pd.Series(pd.array(values, dtype="str"), index=index)
 
 
 def labels(table: list[str] | pa.Array, codes: np.ndarray, index: pd.Index) -> pd.Series:
@@ -132,11 +129,6 @@ def _apply_cap(tier: np.ndarray, overridden: np.ndarray, value_rank: np.ndarray,
     return capped
 
 
-def _text(values: pd.Series | pd.Index) -> pa.Array:
-    """Text values as an Arrow array, without a copy when they are Arrow-backed already."""
-    return pa.array(values.astype("str").array)
-
-
 def _locate(keys: pa.Array, ids: pa.Array) -> np.ndarray:
     """Where each of the distinct `keys` sits among the unique `ids` (-1: absent).
 
@@ -153,10 +145,10 @@ def _referrers(profiles: pd.DataFrame, previous_tiers: pd.Series) -> tuple[np.nd
                                                                            np.ndarray]:
     """Each household's referrer: its position in the book (-1 when not in this run), and
     the code of its last recorded tier (-1 when unknown), for a referrer outside the run."""
-    encoded = pc.dictionary_encode(_text(profiles["referred_by_household_id"]))
+    encoded = pc.dictionary_encode(arrow_text(profiles["referred_by_household_id"]))
     codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
-    in_book = _locate(encoded.dictionary, _text(profiles.index))
-    before = _locate(encoded.dictionary, _text(previous_tiers.index))
+    in_book = _locate(encoded.dictionary, arrow_text(profiles.index))
+    before = _locate(encoded.dictionary, arrow_text(previous_tiers.index))
     last_tier = np.full(len(before), -1)
     last_tier[before >= 0] = pd.Index(TIERS).get_indexer(previous_tiers.iloc[before[before >= 0]])
     # A trailing -1 answers for the households without a referrer (code -1).
@@ -180,7 +172,7 @@ def assess(profiles: pd.DataFrame, scores: pd.DataFrame, overrides: pd.DataFrame
     previous_tiers = previous_tiers if previous_tiers is not None else pd.Series(dtype="str")
     index, n = profiles.index, len(profiles)
     override = overrides.drop_duplicates("household_id")
-    at = _locate(_text(override["household_id"]), _text(index))
+    at = _locate(arrow_text(override["household_id"]), arrow_text(index))
     override, at = override[at >= 0], at[at >= 0]
     overridden = np.zeros(n, dtype=bool)
     overridden[at] = True
@@ -231,7 +223,7 @@ def assess(profiles: pd.DataFrame, scores: pd.DataFrame, overrides: pd.DataFrame
                                         index)
     segments["potential_reasons"] = labels(SIGNAL_LISTS, np.where(shown, signals, -1),
                                            index)
-    segments["override_reason"] = labels(_text(override["reason"]), _positions(at, n), index)
+    segments["override_reason"] = labels(arrow_text(override["reason"]), _positions(at, n), index)
     for t in TIERS:
         segments[f"criteria_met_{t.lower()}"] = counts[t].astype(int)
     segments["no_criteria_met"] = flags["no_criteria_met"]

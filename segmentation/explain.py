@@ -7,10 +7,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from segmentation.criteria import figure_text, per_distinct, threshold_text
-from segmentation.engine import Assessment, line_cents, text_column
-from segmentation.money import TEXT
+from segmentation.criteria import figure_text, threshold_text
+from segmentation.engine import Assessment, line_cents
 from segmentation.rules import TIERS, Rules
+from segmentation.text import TEXT, per_distinct, text_column
 
 WORDS = {
     "fr": {

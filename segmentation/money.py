@@ -5,7 +5,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from segmentation.text import map_distinct
+from segmentation.text import TEXT, map_distinct
 
 # After spaces, currency signs and a sign are stripped, a number is one of these shapes.
 # [0-9], not \d: other scripts' digits are not amounts.
@@ -14,7 +14,6 @@ _ENGLISH = r"^(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]{1,2})?$"  # 1,234,56
 _SPACES = r"[\s\u00a0\u202f\u2009]"
 
 
-TEXT = pa.large_string()  # the Arrow type behind pandas' text columns
 _HUNDREDTHS = pa.array([f".{c:02d}" for c in range(100)], TEXT)
 
 # What a database prints for a NUMERIC: read directly, without the formatted-text rules.

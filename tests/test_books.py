@@ -3,6 +3,7 @@
 import datetime as dt
 import functools
 import os
+import secrets
 import subprocess
 import sys
 from decimal import Decimal
@@ -168,7 +169,7 @@ def test_books_file_errors_name_the_problem(tmp_path, text, message):
 
 
 def test_a_url_in_the_books_file_is_refused_without_repeating_it(tmp_path):
-    secret = "Sx9-not-a-real-one"
+    secret = secrets.token_urlsafe(12)  # made up for the test, never a literal
     text = ("books:\n  - name: north\n    warehouse_schema: seg_north\n"
             f"    crm_url_env: postgresql://reader:{secret}@crm-host/crm\n")
     with pytest.raises(BooksError) as caught:
