@@ -213,7 +213,8 @@ def _check_name(check: str) -> str:
 def prepare(extract: CrmExtract, rules: Rules, as_of: dt.date) -> Prepared:
     """Clean and check every relation; keep the active households that can be segmented."""
     issues = Issues()
-    frames = {name: getattr(extract, name).reset_index(drop=True).copy() for name in (
+    # Copy-on-write: the extract is never changed, and only the columns replaced are new.
+    frames = {name: getattr(extract, name).reset_index(drop=True) for name in (
         "households", "members", "holdings", "activities", "household_tags", "segment_overrides")}
 
     hh = frames["households"]
