@@ -29,21 +29,67 @@ OUTPUT_TABLES = ("client_segment_history", "client_segment_criteria", "segment_d
                  "segment_migrations", "data_quality_issues", "data_quality_runs")
 
 
-def run_child(week: str) -> dict:
-    """In the child: run the job in process with in-memory hand-offs; report what it measured."""
+def hand_off_io_manager(defs):
+    """Outputs handed to the next steps in memory, each let go once its last reader has it.
+
+    Dagster's `mem_io_manager` keeps every output until the run ends, so the raw CRM extract
+    would outlive its only reader; the job's own runs pickle outputs to disk between processes.
+    """
+    import dagster as dg
+
+    graph = defs.resolve_asset_graph()
+    # Readers are steps: one multi-asset step reads an input once for all the tables it makes.
+    readers = {key: len({graph.get(child).assets_def.node_def.name
+                         for child in graph.get(key).child_keys})
+               for key in graph.get_all_asset_keys()}
+
+    class HandOff(dg.IOManager):
+        def __init__(self):
+            self.held = {}
+
+        def handle_output(self, context, obj):
+            if readers.get(context.asset_key):
+                self.held[context.asset_key] = [obj, readers[context.asset_key]]
+
+        def load_input(self, context):
+            held = self.held[context.asset_key]
+            held[1] -= 1
+            if held[1] == 0:
+                del self.held[context.asset_key]
+            return held[0]
+
+    return dg.IOManagerDefinition.hardcoded_io_manager(HandOff())
+
+
+def weekly_job_in_memory():
+    """The weekly job with its outputs handed over in memory (a `reconstructable` target)."""
     import dagster as dg
 
     from pipelines.definitions import defs
 
-    job = defs.resolve_job_def("segmentation_weekly_job")
+    hand_off = dg.Definitions(resources={"io_manager": hand_off_io_manager(defs)})
+    return dg.Definitions.merge(defs, hand_off).resolve_job_def("segmentation_weekly_job")
+
+
+def run_child(week: str) -> dict:
+    """In the child: run the job in process with in-memory hand-offs; report what it measured.
+
+    `execute_job`, not `execute_in_process`: the latter keeps every step's output for its
+    result, so the extract would stay in memory to the end whatever the IO manager does.
+    """
+    import dagster as dg
+
     started = time.perf_counter()
-    result = job.execute_in_process(
-        partition_key=week, instance=dg.DagsterInstance.ephemeral(), raise_on_error=False,
-        resources={"io_manager": dg.mem_io_manager},
-        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
+    with dg.DagsterInstance.get() as instance, dg.execute_job(
+            dg.reconstructable(weekly_job_in_memory), instance, raise_on_error=False,
+            tags={"dagster/partition": week},
+            run_config={"execution": {"config": {"in_process": {}}},
+                        "loggers": {"console": {"config": {"log_level": "WARNING"}}}}) as result:
+        events = result.all_events
+        success = result.success
     total = time.perf_counter() - started
     steps, metadata = {}, {}
-    for event in result.all_events:
+    for event in events:
         if event.event_type_value == "STEP_SUCCESS":
             steps[event.step_key] = event.event_specific_data.duration_ms / 1000
         elif event.event_type_value == "ASSET_MATERIALIZATION":
@@ -51,7 +97,7 @@ def run_child(week: str) -> dict:
             meta = metadata.setdefault(event.step_key, {})
             for key, value in m.metadata.items():
                 meta[key] = getattr(value, "value", None)
-    return {"success": result.success, "total_s": total, "steps": steps, "metadata": metadata}
+    return {"success": success, "total_s": total, "steps": steps, "metadata": metadata}
 
 
 def _stages(child: dict) -> list[tuple[str, float, float]]:
