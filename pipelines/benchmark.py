@@ -79,6 +79,8 @@ def run_child(week: str) -> dict:
     """
     import dagster as dg
 
+    import pipelines.definitions  # noqa: F401  loaded before the clock starts, as a run worker has it
+
     started = time.perf_counter()
     with dg.DagsterInstance.get() as instance, dg.execute_job(
             dg.reconstructable(weekly_job_in_memory), instance, raise_on_error=False,
