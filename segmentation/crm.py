@@ -121,7 +121,7 @@ def _read_postgresql(engine: sa.Engine, schema: str | None) -> CrmExtract:
 
 def _zoned_timestamps(conn: sa.Connection, columns: dict[str, list[str]],
                       schema: str | None) -> dict[str, set[str]]:
-    """Per relation, the columns read columns that are TIMESTAMP WITH TIME ZONE."""
+    """Per relation, the columns to read that are TIMESTAMP WITH TIME ZONE."""
     inspector = sa.inspect(conn)
     zoned = {}
     for relation, names in columns.items():
@@ -172,7 +172,8 @@ def _to_pandas(table) -> pd.DataFrame:
     import pyarrow as pa
 
     text = pd.StringDtype("pyarrow", na_value=np.nan)
-    return table.to_pandas(types_mapper=lambda t: text if pa.types.is_string(t) else None)
+    return table.to_pandas(types_mapper=lambda t: text if pa.types.is_string(t)
+                           or pa.types.is_large_string(t) else None)
 
 
 # DDL for building a CRM that meets the contract: the demo CRM and the tests use it.

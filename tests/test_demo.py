@@ -160,3 +160,43 @@ def test_postgres_demo_crm_is_copied(postgres_database, amounts_as_text):
     assert extract.row_counts() == counts
     # Text columns keep an export's formatting; NUMERIC ones hold the number it spells.
     assert bool(len(_formatted(_amounts(extract)))) == amounts_as_text
+
+
+def test_postgres_read_sees_one_snapshot(postgres_database, monkeypatch):
+    """Rows committed while the CRM is being read are not half seen: both reading connections
+    adopt the snapshot taken before either starts, and neither can write."""
+    from segmentation import crm
+
+    url = postgres_database("snapshot")
+    counts = build_demo_crm(url, households=50, seed=7, as_of=AS_OF)
+    engine = sa.create_engine(url)
+    real_select = crm._select
+    late = []
+
+    def select_then_commit_more(*args):
+        # Called after the snapshot is exported, before the two readers start.
+        if late:
+            return real_select(*args)
+        late.append(True)
+        with engine.begin() as other:
+            other.execute(sa.text(
+                "INSERT INTO households (household_id, household_type, status) "
+                "VALUES ('LATE-1', 'individual', 'active')"))
+            other.execute(sa.text(
+                "INSERT INTO activities (activity_id, household_id, kind, occurred_at, outcome) "
+                "VALUES ('LATE-A', 'LATE-1', 'call', now(), 'answered')"))
+        return real_select(*args)
+
+    monkeypatch.setattr(crm, "_select", select_then_commit_more)
+    extract = read_crm(engine)
+    assert extract.row_counts() == counts
+    assert str(extract.activities["occurred_at"].dtype) == "datetime64[us, UTC]"
+    monkeypatch.setattr(crm, "_select", real_select)
+    assert read_crm(engine).row_counts()["households"] == counts["households"] + 1
+    uri = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with engine.connect() as holder, holder.begin():
+        holder.execute(sa.text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+        snapshot = holder.execute(sa.text("SELECT pg_export_snapshot()")).scalar()
+        with pytest.raises(Exception, match="read-only transaction"):
+            crm._read_lane(uri, snapshot, {"t": "CREATE TABLE nope (x int)"})
+    engine.dispose()
