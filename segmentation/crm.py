@@ -45,30 +45,33 @@ class CrmExtract:
         return {name: len(getattr(self, name)) for name in RELATIONS}
 
 
-def _present_columns(inspector, relation: str, schema: str | None) -> set[str] | None:
-    names = set(inspector.get_table_names(schema=schema)) | set(
-        inspector.get_view_names(schema=schema))
-    if relation not in names:
-        return None
-    return {c["name"].lower() for c in inspector.get_columns(relation, schema=schema)}
-
-
 def check_contract(conn, schema: str | None = None) -> dict[str, list[str]]:
     """Return the columns to read per relation, or raise naming every missing piece."""
+    return _contract(conn, schema)[0]
+
+
+def _contract(conn, schema: str | None) -> tuple[dict[str, list[str]], dict[str, set[str]]]:
+    """The columns to read per relation, and those of them that are instants with a zone
+    (TIMESTAMP WITH TIME ZONE), from one look at the catalogue."""
     inspector = sa.inspect(conn)
-    problems, columns = [], {}
+    names = set(inspector.get_table_names(schema=schema)) | set(
+        inspector.get_view_names(schema=schema))
+    problems, columns, zoned = [], {}, {}
     for relation, required in REQUIRED.items():
-        present = _present_columns(inspector, relation, schema)
-        if present is None:
+        if relation not in names:
             problems.append(f"relation {relation!r} is missing")
             continue
-        missing = [c for c in required if c not in present]
+        types = {c["name"].lower(): c["type"]
+                 for c in inspector.get_columns(relation, schema=schema)}
+        missing = [c for c in required if c not in types]
         if missing:
             problems.append(f"relation {relation!r} lacks column(s) {', '.join(missing)}")
-        columns[relation] = required + [c for c in OPTIONAL.get(relation, []) if c in present]
+        columns[relation] = required + [c for c in OPTIONAL.get(relation, []) if c in types]
+        zoned[relation] = {c for c in columns[relation] if c in types
+                           and isinstance(types[c], sa.DateTime) and types[c].timezone}
     if problems:
         raise CrmContractError("the CRM does not meet its contract: " + "; ".join(problems))
-    return columns
+    return columns, zoned
 
 
 def read_crm(engine: sa.Engine, schema: str | None = None) -> CrmExtract:
@@ -101,13 +104,12 @@ def _read_postgresql(engine: sa.Engine, schema: str | None) -> CrmExtract:
     """
     options = {"isolation_level": "REPEATABLE READ"}
     with engine.connect().execution_options(**options) as conn, conn.begin():
-        columns = check_contract(conn, schema)
-        zoned = _zoned_timestamps(conn, columns, schema)
+        columns, zoned = _contract(conn, schema)
         snapshot = conn.execute(sa.text("SELECT pg_export_snapshot()")).scalar()
         if not _SNAPSHOT_ID.match(snapshot):  # inlined below: SET takes no bound parameter
             raise ValueError("unexpected snapshot id from the CRM server")
         driver = conn.connection.driver_connection
-        queries = {r: _select(driver, r, c, zoned.get(r, set()), schema)
+        queries = {r: _select(driver, r, c, zoned[r], schema)
                    for r, c in columns.items()}
         uri = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         with ThreadPoolExecutor(max_workers=len(_LANES), thread_name_prefix="crm-read") as pool:
@@ -117,18 +119,6 @@ def _read_postgresql(engine: sa.Engine, schema: str | None) -> CrmExtract:
     for relation, frame in frames.items():
         log.info("read %d rows from CRM relation %s", len(frame), relation)
     return CrmExtract(**frames)
-
-
-def _zoned_timestamps(conn: sa.Connection, columns: dict[str, list[str]],
-                      schema: str | None) -> dict[str, set[str]]:
-    """Per relation, the columns to read that are TIMESTAMP WITH TIME ZONE."""
-    inspector = sa.inspect(conn)
-    zoned = {}
-    for relation, names in columns.items():
-        zoned[relation] = {
-            c["name"] for c in inspector.get_columns(relation, schema=schema)
-            if c["name"] in names and isinstance(c["type"], sa.DateTime) and c["type"].timezone}
-    return zoned
 
 
 def _select(driver, relation: str, columns: list[str], zoned: set[str],
