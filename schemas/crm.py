@@ -8,21 +8,17 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
+from segmentation.frames import each_once
 from segmentation.rules import RELATIONSHIPS, TAGS
 
 Cents = Series[pd.Int64Dtype]
 
 
-def each_once(ids: pd.Series) -> pd.Series:
-    """True where an id appears on no other row (missing ids are compared too).
-
-    The same verdict as `Field(unique=True)`, which first asks Arrow for the distinct values
-    and, when there are repeats, hashes the column again: on millions of ids, twice the work.
-    """
-    return ~ids.duplicated(keep=False)
-
-
 def _unique(column: str):
+    """The verdict of `Field(unique=True)`, which hashes millions of ids two or three times.
+
+    Missing ids are compared too: two rows without an id are both reported.
+    """
     return pa.check(column, name="unique_id", ignore_na=False)(
         lambda cls, ids: each_once(ids))
 

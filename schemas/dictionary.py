@@ -26,7 +26,9 @@ def render_dictionary() -> str:
             kind = column.type.compile(dialect=postgresql.dialect())
             lines.append(f"| `{column.name}` | {kind} | {meaning or ''} |")
         keys = ", ".join(c.name for c in table.primary_key.columns)
-        lines += ["", f"Key: {keys or '(none)'}.", ""]
+        indexes = "; ".join(", ".join(c.name for c in i.columns) for i in table.indexes)
+        lines += ["", f"Key: {keys or '(none)'}." + (f" Indexed on: {indexes}." if indexes else ""),
+                  ""]
     lines += ["## Views", ""]
     for view, body in VIEWS.items():
         lines.append(f"- `{view}`: `{body.format(p='')}`")

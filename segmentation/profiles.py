@@ -1,7 +1,6 @@
 """Household profiles: members, holdings, tags and activity rolled up to one row per household."""
 
 import datetime as dt
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -18,7 +17,7 @@ from segmentation.rules import (
     Rules,
 )
 from segmentation.text import normalize_series, normalize_text
-from segmentation.validation import Issues, Prepared
+from segmentation.validation import CONTACTS, Issues, Prepared, window_bounds
 
 MEMBERS_EXPECTED = {"individual": 1, "couple": 2}
 
@@ -57,23 +56,16 @@ def _figure_sum(values: pd.Series, pos: np.ndarray, size: int, expected: np.ndar
     return total, known < expected
 
 
-def window_bounds(as_of: dt.date, rules: Rules) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """The activity window in UTC: [as-of minus the window, as-of) at midnight, firm time."""
-    zone = ZoneInfo(rules.timezone)
-    end = pd.Timestamp(dt.datetime.combine(as_of, dt.time(), zone))
-    start = pd.Timestamp(dt.datetime.combine(
-        as_of - pd.DateOffset(months=rules.behaviour.window_months), dt.time(), zone))
-    return start.tz_convert("UTC"), end.tz_convert("UTC")
-
-
 def _activity_counts(activities: pd.DataFrame, placed: np.ndarray, as_of: dt.date,
                      rules: Rules, index: pd.Index):
     start, end = window_bounds(as_of, rules)
     in_window = ((activities["occurred_at"] >= start) & (activities["occurred_at"] < end))
-    recent, pos = activities[in_window], placed[in_window.to_numpy()]
+    # `prepare` hands on the window's rows only: nothing to copy then.
+    recent, pos = ((activities, placed) if in_window.all()
+                   else (activities[in_window], placed[in_window.to_numpy()]))
     meeting = (recent["kind"] == "meeting").to_numpy() & (recent["outcome"] == "no_show").to_numpy()
     no_shows = count_by(pos, len(index), meeting)
-    contact = recent["kind"].isin(["email", "call", "text"]).to_numpy() & (pos >= 0)
+    contact = recent["kind"].isin(CONTACTS).to_numpy() & (pos >= 0)
     contacts = pa.table({"pos": pos[contact],
                          "at": recent["occurred_at"].to_numpy("datetime64[us]")[contact],
                          "id": arrow_text(recent["activity_id"]).filter(pa.array(contact))})

@@ -72,10 +72,14 @@ client_segment_criteria = sa.Table(
     sa.Column("threshold", sa.Text),
     sa.Column("met", sa.Boolean, nullable=False),
     sa.Column("partial", sa.Boolean, nullable=False),  # the figure is a lower bound
-    sa.PrimaryKeyConstraint("as_of_date", "household_id", "tier", "characteristic",
-                            name="client_segment_criteria_pk"),
+    # No key: one row per (as_of_date, household_id, tier, characteristic) is checked before
+    # publishing, and BI looks facts up by household. On nine million rows a week, this index
+    # builds in half the time of a four-column key.
+    sa.Index("client_segment_criteria_household", "as_of_date", "household_id"),
     **BY_DATE,
 )
+# The key that warehouses first published by earlier versions have instead of the index.
+OLD_CRITERIA_KEY = "client_segment_criteria_pk"
 segment_distribution = sa.Table(
     "segment_distribution", metadata,
     sa.Column("as_of_date", sa.Date, nullable=False),
@@ -149,12 +153,31 @@ def create_tables(conn: sa.Connection) -> None:
     if schema and conn.dialect.name == "postgresql":
         conn.execute(sa.schema.CreateSchema(schema, if_not_exists=True))
     metadata.create_all(conn, checkfirst=True)
+    _index_criteria_by_household(conn)
     existing = set(sa.inspect(conn).get_view_names(schema=schema))
     # The schema name was checked to be a plain identifier when it was read from the env.
     prefix = f'"{schema}".' if schema else ""
     for name, body in VIEWS.items():
         if name not in existing:
             conn.execute(sa.text(f"CREATE VIEW {prefix}{name} AS {body.format(p=prefix)}"))
+
+
+def _index_criteria_by_household(conn: sa.Connection) -> None:
+    """On a PostgreSQL warehouse from an earlier version: the criteria's key becomes the index.
+
+    Once per warehouse, under the publication lock: every published week's index is built.
+    """
+    if conn.dialect.name != "postgresql":
+        return
+    table = client_segment_criteria
+    keys = sa.inspect(conn).get_pk_constraint(table.name, schema=_schema(conn))
+    if keys.get("name") != OLD_CRITERIA_KEY:
+        return
+    log.info("replacing the key of %s by an index on household_id (once)", table.name)
+    conn.execute(sa.text(f"ALTER TABLE {_qualified(conn, table.name)} "
+                         f'DROP CONSTRAINT "{OLD_CRITERIA_KEY}"'))
+    for index in table.indexes:
+        index.create(conn, checkfirst=True)
 
 
 def _insert(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> int:
@@ -335,25 +358,45 @@ def _stage(engine: sa.Engine, table: sa.Table, frame: pd.DataFrame, as_of: dt.da
 
     Building the key after the load is several times cheaper than growing it row by row, and
     the date check lets the swap attach the table as a partition without reading it again.
+    The check is made on the empty table, so the load proves it row by row instead of a
+    second pass over millions of rows.
     """
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S")
     name = f"{table.name}{STAGE_MARK}{stamp}_{secrets.token_hex(3)}"
-    key = ", ".join(f'"{c.name}"' for c in table.primary_key.columns)
     day = f"DATE '{as_of.isoformat()}'"
     with engine.begin() as conn:
         q = _qualified(conn, name)
         conn.execute(sa.text(f"SET LOCAL maintenance_work_mem = '{INDEX_BUILD_MEMORY}'"))
         conn.execute(sa.text(f"CREATE TABLE {q} (LIKE {_qualified(conn, table.name)})"))
+        conn.execute(sa.text(f'ALTER TABLE {q} ADD CONSTRAINT "{name}_date" '
+                             f"CHECK (as_of_date = {day})"))
         if not frame.empty:
             # Every row has the week's date: the server fills it in rather than parse it
             # millions of times over.
             conn.execute(sa.text(f"ALTER TABLE {q} ALTER COLUMN as_of_date SET DEFAULT {day}"))
             _copy(conn, table, frame, into=name, defaulted=("as_of_date",))
             conn.execute(sa.text(f"ALTER TABLE {q} ALTER COLUMN as_of_date DROP DEFAULT"))
-        conn.execute(sa.text(f'ALTER TABLE {q} ADD CONSTRAINT "{name}_pk" PRIMARY KEY ({key})'))
-        conn.execute(sa.text(f'ALTER TABLE {q} ADD CONSTRAINT "{name}_date" '
-                             f"CHECK (as_of_date = {day})"))
+        for statement in _indexing(table, name, q):
+            conn.execute(sa.text(statement))
     return name
+
+
+def _indexing(table: sa.Table, name: str, qualified: str) -> list[str]:
+    """The statements giving the staged table `name` the key or index of `table`.
+
+    Each index is named after the table with the suffix `_pk` or `_ix`, so the swap can
+    rename it with the table.
+    """
+    def columns(cols) -> str:
+        return ", ".join(f'"{c.name}"' for c in cols)
+
+    statements = []
+    if table.primary_key.columns:
+        statements.append(f'ALTER TABLE {qualified} ADD CONSTRAINT "{name}_pk" '
+                          f"PRIMARY KEY ({columns(table.primary_key.columns)})")
+    for index in table.indexes:
+        statements.append(f'CREATE INDEX "{name}_ix" ON {qualified} ({columns(index.columns)})')
+    return statements
 
 
 def _swap_in(conn: sa.Connection, table: sa.Table, as_of: dt.date, stage: str) -> None:
@@ -361,8 +404,9 @@ def _swap_in(conn: sa.Connection, table: sa.Table, as_of: dt.date, stage: str) -
     final = f"{table.name}_{as_of:%Y%m%d}"
     conn.execute(sa.text(f"DROP TABLE IF EXISTS {_qualified(conn, final)}"))
     conn.execute(sa.text(f"ALTER TABLE {_qualified(conn, stage)} RENAME TO \"{final}\""))
-    conn.execute(sa.text(f'ALTER INDEX {_qualified(conn, stage + "_pk")} '
-                         f'RENAME TO "{final}_pk"'))
+    for suffix in ("_pk", "_ix"):
+        conn.execute(sa.text(f"ALTER INDEX IF EXISTS {_qualified(conn, stage + suffix)} "
+                             f'RENAME TO "{final}{suffix}"'))
     conn.execute(sa.text(f'ALTER TABLE {_qualified(conn, final)} '
                          f'RENAME CONSTRAINT "{stage}_date" TO "{final}_date"'))
     conn.execute(sa.text(

@@ -220,3 +220,32 @@ def test_summary_reads_the_warehouse_schema(tmp_path, monkeypatch, postgres_data
     assert "Week of 2026-11-30: 5 households segmented." in summary("2026-11-30")
     monkeypatch.delenv("WAREHOUSE_SCHEMA")
     assert "Week of 2026-11-30: 8 households segmented." in summary("2026-11-30")
+
+
+def test_warehouse_with_the_old_criteria_key_gets_the_index(tmp_path, monkeypatch,
+                                                            postgres_database):
+    """Earlier versions gave the criteria a four-column key; the first run replaces it."""
+    from segmentation import warehouse
+
+    url = postgres_database("warehouse")
+    engine = sa.create_engine(url)
+    old = sa.MetaData()
+    for table in warehouse.metadata.tables.values():
+        copy = table.to_metadata(old)
+        if table.name == "client_segment_criteria":
+            copy.indexes.clear()
+            copy.append_constraint(sa.PrimaryKeyConstraint(
+                "as_of_date", "household_id", "tier", "characteristic",
+                name=warehouse.OLD_CRITERIA_KEY))
+    old.create_all(engine)
+    week = Week(tmp_path, monkeypatch, postgres_database("crm"), url)
+    week.crm(crm_rows(CASES["households"][:8]))
+    week.run("2026-11-23")
+    week.run("2026-11-30")
+    inspector = sa.inspect(engine)
+    assert inspector.get_pk_constraint("client_segment_criteria")["name"] is None
+    for table in ("client_segment_criteria", *_partitions(engine, "client_segment_criteria")):
+        indexes = sa.inspect(engine).get_indexes(table)
+        assert [i["column_names"] for i in indexes] == [["as_of_date", "household_id"]], table
+    assert week.table("client_segment_criteria")["as_of_date"].nunique() == 2
+    engine.dispose()

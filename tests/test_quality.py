@@ -308,3 +308,47 @@ def test_output_checks_are_stored_with_the_week(week):
                                   "segment_distribution"}
     assert runs.loc[runs["suite"] != "segment_distribution", "passed"].astype(bool).all()
     assert (week.dir / "data_docs" / WEEK / "index.html").exists()
+
+
+def test_each_once_compares_ids_across_chunks_and_missing_ids_too():
+    import pyarrow as pa
+
+    from segmentation.frames import each_once
+
+    chunked = pa.chunked_array([["a", "b", None], ["c", "b", None, "d"]], pa.large_string())
+    ids = pd.Series(pd.array(chunked, dtype=pd.StringDtype("pyarrow", na_value=float("nan"))),
+                    index=range(10, 17))
+    assert each_once(ids).tolist() == [True, False, False, True, False, False, True]
+    assert each_once(ids).index.equals(ids.index)
+    assert each_once(pd.Series([1, 2, 1], dtype=object)).tolist() == [False, True, False]
+    assert each_once(pd.Series([], dtype="str")).empty
+    shuffled = pd.Series([f"A-{i:04d}" for i in [5, 3, 9, 1, 3, 7, 0, 2, 8, 4, 6]], dtype="str")
+    assert each_once(shuffled).tolist() == [i != 3 for i in [5, 3, 9, 1, 3, 7, 0, 2, 8, 4, 6]]
+    single = pd.Series(["a", None, "b", "b"], dtype="str")
+    assert each_once(single).tolist() == [True, True, False, False]
+
+
+@pytest.mark.parametrize("shape", ["sorted", "sorted_with_repeats", "shuffled"])
+def test_each_once_agrees_with_pandas_on_long_columns(shape):
+    import numpy as np
+
+    from segmentation.frames import each_once
+
+    rng = np.random.default_rng(7)
+    ids = [f"A-{i:05d}" for i in range(3000)]
+    if shape == "sorted_with_repeats":  # a few rows entered twice, at the end and in place
+        ids = ids[:1500] + ["A-01499", None] + ids[1500:] + ["A-00007", "A-02999", None]
+    elif shape == "shuffled":
+        ids = [ids[i] for i in rng.permutation(3000)] + ["A-00042", None]
+    column = pd.Series(ids, dtype="str", index=rng.permutation(len(ids)))
+    expected = ~column.astype(object).duplicated(keep=False)
+    assert each_once(column).equals(expected)
+
+
+@pytest.mark.parametrize("blank", [" ", "\t", "\n", "\v", "\f", "\r", "\x1f", "\u00a0", "\u2003"])
+def test_ids_lose_edge_blanks_of_every_kind(blank):
+    ids = pd.Series(["H-1", f"{blank}H-2", f"H-3{blank}", blank, None], dtype="str")
+    assert _ids(ids).tolist()[:3] == ["H-1", "H-2", "H-3"]
+    assert _ids(ids).isna().tolist()[3:] == [True, True]
+    clean = pd.Series(["H-1", "H-2"], dtype="str")
+    assert _ids(clean).tolist() == ["H-1", "H-2"]
