@@ -95,7 +95,7 @@ class Prepared:
     households: pd.DataFrame
     members: pd.DataFrame
     holdings: pd.DataFrame
-    activities: pd.DataFrame
+    activities: pd.DataFrame  # only those the rules count: no-shows and contacts in the window
     tags: pd.DataFrame
     overrides: pd.DataFrame
     issues: pd.DataFrame
@@ -348,7 +348,7 @@ def _counted(activities: pd.DataFrame, rules: Rules, as_of: dt.date) -> np.ndarr
     """The activities the rules count: no-shows and contacts, inside the window.
 
     The other rows (attended or cancelled meetings, anything older) are checked and reported
-    like the rest but not handed on: on a large book, a third of the rows are not copied.
+    like the rest but not handed on: in the generated books, a third of the rows are not copied.
     """
     start, end = window_bounds(as_of, rules)
     at, kind = activities["occurred_at"], activities["kind"]

@@ -173,7 +173,8 @@ def _index_criteria_by_household(conn: sa.Connection) -> None:
     keys = sa.inspect(conn).get_pk_constraint(table.name, schema=_schema(conn))
     if keys.get("name") != OLD_CRITERIA_KEY:
         return
-    log.info("replacing the key of %s by an index on household_id (once)", table.name)
+    log.info("replacing the key of %s by an index on (as_of_date, household_id), once",
+             table.name)
     conn.execute(sa.text(f"ALTER TABLE {_qualified(conn, table.name)} "
                          f'DROP CONSTRAINT "{OLD_CRITERIA_KEY}"'))
     for index in table.indexes:
@@ -384,8 +385,8 @@ def _stage(engine: sa.Engine, table: sa.Table, frame: pd.DataFrame, as_of: dt.da
 def _indexing(table: sa.Table, name: str, qualified: str) -> list[str]:
     """The statements giving the staged table `name` the key or index of `table`.
 
-    Each index is named after the table with the suffix `_pk` or `_ix`, so the swap can
-    rename it with the table.
+    Each index is named after the table with the suffix `_pk` or `_ix` (a staged table has at
+    most one index besides its key), so the swap can rename it with the table.
     """
     def columns(cols) -> str:
         return ", ".join(f'"{c.name}"' for c in cols)
