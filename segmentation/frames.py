@@ -64,6 +64,8 @@ def each_once(values: pd.Series) -> pd.Series:
         return ~values.duplicated(keep=False)
     text = text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
     descents = pc.sum(pc.less_equal(text[1:], text[:-1])).as_py() or 0
+    if descents == 0 and text.null_count == 0:  # strictly increasing: no id can repeat
+        return pd.Series(True, index=values.index, dtype=bool)
     if descents > len(text) // 100:
         codes = pc.dictionary_encode(text, null_encoding="encode").indices.to_numpy(
             zero_copy_only=False)

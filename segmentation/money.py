@@ -33,6 +33,9 @@ def to_cents(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
     unreadable = pd.Series(False, index=values.index)
     if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values):
         floats = values.astype("float64")
+    elif _all_plain(values):  # a NUMERIC column read as text: Arrow parses it in one pass
+        numbers = pc.cast(pa.array(values.array), pa.float64())
+        floats = pd.Series(numbers.to_numpy(zero_copy_only=False), index=values.index)
     elif not values.empty:
         is_text = map_distinct(values, lambda v: isinstance(v, str), "boolean").fillna(False) \
             if values.dtype == object else values.notna()
@@ -51,6 +54,14 @@ def to_cents(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
     huge = (floats.abs() >= _LARGEST) & ~infinite
     usable = floats.where(~(infinite | huge))
     return _from_numbers(usable), unreadable, huge
+
+
+def _all_plain(values: pd.Series) -> bool:
+    """Whether every present value is Arrow text written as a database prints a NUMERIC."""
+    if not (isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow"):
+        return False
+    verdict = pc.all(pc.match_substring_regex(pa.array(values.array), _PLAIN)).as_py()
+    return verdict is not False
 
 
 def _from_numbers(numbers: pd.Series) -> pd.Series:

@@ -20,7 +20,14 @@ from pyarrow import ArrowInvalid, ArrowNotImplementedError
 
 from schemas.crm import MODELS
 from segmentation.crm import CrmExtract
-from segmentation.frames import arrow_text, count_by, member_of, positions, positions_of
+from segmentation.frames import (
+    arrow_text,
+    count_by,
+    each_once,
+    member_of,
+    positions,
+    positions_of,
+)
 from segmentation.money import to_cents
 from segmentation.rules import Rules
 from segmentation.text import as_text, map_distinct, normalize_text
@@ -116,6 +123,9 @@ def _ids(values: pd.Series) -> pd.Series:
     # One spelling per id: composed accents, no invisible characters, no edge spaces. Plain
     # ASCII ids (nearly all) skip the per-value Unicode work.
     out = out.astype("str")
+    # Printable ASCII without blanks throughout (nearly every CRM's ids): nothing to respell.
+    if pc.all(pc.match_substring_regex(arrow_text(out), r"^[!-~]+$")).as_py() is not False:
+        return out
     fancy = ~out.str.isascii().fillna(True).astype(bool)
     if fancy.any():
         out[fancy] = out[fancy].str.normalize("NFC").str.replace(_INVISIBLE, "", regex=True)
@@ -244,8 +254,8 @@ def prepare(extract: CrmExtract, rules: Rules, as_of: dt.date) -> Prepared:
     unidentified = hh.loc[bad_rows, "household_id"].isna() & hh.loc[bad_rows, "status"].isin(
         ["active"])
     in_scope_mask = ~hh["status"].isin(["inactive", "prospect"])
-    known = hh.dropna(subset=["household_id"]).drop_duplicates("household_id", keep=False)
-    statuses = known[["household_id", "status"]]
+    known = hh["household_id"].notna() & each_once(hh["household_id"])
+    statuses = hh.loc[known, ["household_id", "status"]]
     all_ids = pd.Index(hh["household_id"].dropna().unique())
 
     def child(source, amount_cols=()):
@@ -317,7 +327,7 @@ def prepare(extract: CrmExtract, rules: Rules, as_of: dt.date) -> Prepared:
 
     is_kept = np.append(member_of(all_ids, hh_ok["household_id"]), False)  # [-1]: no household
     hh_ok = _check_referrals(hh_ok, issues, all_ids)
-    _check_membership(hh_ok, members[~members["_ignore"]], issues)
+    _check_membership(hh_ok, members["household_id"][~members["_ignore"].to_numpy()], issues)
 
     def kept(frame, source, rows=True):
         rows = rows & ~frame["_ignore"].to_numpy() & is_kept[placed[source]]
@@ -388,10 +398,12 @@ def _check_referrals(hh: pd.DataFrame, issues: Issues, all_ids: pd.Index) -> pd.
     return hh
 
 
-def _check_membership(hh: pd.DataFrame, members: pd.DataFrame, issues: Issues) -> None:
-    n = pd.Series(count_by(positions(members["household_id"], pd.Index(hh["household_id"])),
-                           len(hh)), index=hh.index)
-    expected = hh["household_type"].map({"individual": 1, "couple": 2})
+def _check_membership(hh: pd.DataFrame, member_households: pd.Series, issues: Issues) -> None:
+    """Report households whose type says one member and that have two, or the reverse."""
+    n = pd.Series(count_by(positions(member_households, pd.Index(hh["household_id"])), len(hh)),
+                  index=hh.index)
+    kind = hh["household_type"]
+    expected = np.where(kind == "couple", 2, np.where(kind == "individual", 1, -1))
     wrong = n != expected
     rows = hh[wrong]
     issues.add("households", rows, "household_type", "member_count_matches_type", "warning",
