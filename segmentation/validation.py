@@ -52,7 +52,8 @@ _ID_COLUMN = {"households": "household_id", "members": "member_id", "holdings": 
 _INVISIBLE = r"[\u200b\u200c\u200d\u2060\ufeff\u00ad]"
 # What `str.strip` removes from ASCII text, for Arrow's regular expressions.
 _EDGE_BLANK = r"^[\t\n\v\f\r \x1c-\x1f]|[\t\n\v\f\r \x1c-\x1f]$"
-_TZ_SUFFIX = re.compile(r"(?:[+-]\d{2}(?::?\d{2})?|Z)$")
+# A zone after a time of day: the "-30" ending a bare date "2025-11-30" is its day, not a zone.
+_TZ_SUFFIX = re.compile(r"\d:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:[+-]\d{2}(?::?\d{2})?|Z)$")
 
 
 @dataclass
@@ -249,6 +250,8 @@ def prepare(extract: CrmExtract, rules: Rules, as_of: dt.date) -> Prepared:
     hh["relationship"] = _codes(hh["relationship"], rules.vocabulary_map("relationship"))
     bad_rows = list(_amounts(hh, "households", "net_worth", issues, rules))
     bad_rows += list(_check("households", hh, issues))
+    # A row that fails several checks (a blank id is missing and repeated) counts once.
+    bad_rows = list(dict.fromkeys(bad_rows))
     # Every row of a duplicated id is in doubt; the id leaves with all of them.
     left_out_ids = set(hh.loc[bad_rows, "household_id"].dropna())
     unidentified = hh.loc[bad_rows, "household_id"].isna() & hh.loc[bad_rows, "status"].isin(

@@ -352,3 +352,23 @@ def test_ids_lose_edge_blanks_of_every_kind(blank):
     assert _ids(ids).isna().tolist()[3:] == [True, True]
     clean = pd.Series(["H-1", "H-2"], dtype="str")
     assert _ids(clean).tolist() == ["H-1", "H-2"]
+
+
+def test_households_without_an_id_count_once_in_the_left_out_share(week):
+    """A blank id fails two checks (missing, and repeated by the other blank ids): one house."""
+    rows = _book(0)
+    for household, blank in zip(rows["households"][:3], ["", " ", "\t"], strict=True):
+        household["household_id"] = blank
+    week.crm(rows).run(WEEK)  # 3 of 100 left out: under the 5 % line
+    assert len(week.table("client_segments")) == 97
+
+
+def test_a_bare_date_is_the_firms_midnight_not_utc():
+    from segmentation.rules import load_rules
+    from segmentation.validation import _timestamps
+
+    zone = load_rules().timezone
+    parsed = _timestamps(pd.Series(["2025-11-30", "2025-11-30T00:00:00-05:00"], dtype=object),
+                         zone)
+    local = pd.Timestamp("2025-11-30", tz=zone).tz_convert("UTC")
+    assert parsed.tolist() == [local, pd.Timestamp("2025-11-30 05:00", tz="UTC")]
