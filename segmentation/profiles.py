@@ -17,7 +17,7 @@ from segmentation.rules import (
     Rules,
 )
 from segmentation.text import normalize_series, normalize_text
-from segmentation.validation import CONTACTS, Issues, Prepared, window_bounds
+from segmentation.validation import CONTACTS, Issues, Prepared
 
 MEMBERS_EXPECTED = {"individual": 1, "couple": 2}
 
@@ -56,13 +56,9 @@ def _figure_sum(values: pd.Series, pos: np.ndarray, size: int, expected: np.ndar
     return total, known < expected
 
 
-def _activity_counts(activities: pd.DataFrame, placed: np.ndarray, as_of: dt.date,
-                     rules: Rules, index: pd.Index):
-    start, end = window_bounds(as_of, rules)
-    in_window = ((activities["occurred_at"] >= start) & (activities["occurred_at"] < end))
-    # `prepare` hands on the window's rows only: nothing to copy then.
-    recent, pos = ((activities, placed) if in_window.all()
-                   else (activities[in_window], placed[in_window.to_numpy()]))
+def _activity_counts(recent: pd.DataFrame, pos: np.ndarray, index: pd.Index):
+    """No-shows and the longest unanswered run per household, from the activities `prepare`
+    handed on: the window's no-shows and contacts only (see `validation._counted`)."""
     meeting = (recent["kind"] == "meeting").to_numpy() & (recent["outcome"] == "no_show").to_numpy()
     no_shows = count_by(pos, len(index), meeting)
     contact = recent["kind"].isin(CONTACTS).to_numpy() & (pos >= 0)
@@ -156,7 +152,7 @@ def build_profiles(prepared: Prepared, rules: Rules, as_of: dt.date) -> tuple[pd
         profile[f"occ_{category}"] = held[category]
     profile[f"occ_{MATURE_ENTREPRENEUR}"] |= has_tag("mature_entrepreneur")
 
-    no_shows, streak = _activity_counts(activities, activity_pos, as_of, rules, index)
+    no_shows, streak = _activity_counts(activities, activity_pos, index)
     profile["no_show_count"] = no_shows
     profile["unresponsive_count"] = streak
     for code in BEHAVIOURS:

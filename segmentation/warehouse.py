@@ -377,26 +377,26 @@ def _stage(engine: sa.Engine, table: sa.Table, frame: pd.DataFrame, as_of: dt.da
             conn.execute(sa.text(f"ALTER TABLE {q} ALTER COLUMN as_of_date SET DEFAULT {day}"))
             _copy(conn, table, frame, into=name, defaulted=("as_of_date",))
             conn.execute(sa.text(f"ALTER TABLE {q} ALTER COLUMN as_of_date DROP DEFAULT"))
-        for statement in _indexing(table, name, q):
+        for statement in _indexing(table, name, q).values():
             conn.execute(sa.text(statement))
     return name
 
 
-def _indexing(table: sa.Table, name: str, qualified: str) -> list[str]:
-    """The statements giving the staged table `name` the key or index of `table`.
+def _indexing(table: sa.Table, name: str, qualified: str) -> dict[str, str]:
+    """The statements giving the staged table `name` the key or index of `table`, by the
+    suffix of the index each makes (`_pk`, `_ix`), so the swap can rename it with the table.
 
-    Each index is named after the table with the suffix `_pk` or `_ix` (a staged table has at
-    most one index besides its key), so the swap can rename it with the table.
+    A staged table has a key, an index, or both; never two indexes.
     """
     def columns(cols) -> str:
         return ", ".join(f'"{c.name}"' for c in cols)
 
-    statements = []
+    statements = {}
     if table.primary_key.columns:
-        statements.append(f'ALTER TABLE {qualified} ADD CONSTRAINT "{name}_pk" '
-                          f"PRIMARY KEY ({columns(table.primary_key.columns)})")
+        statements["_pk"] = (f'ALTER TABLE {qualified} ADD CONSTRAINT "{name}_pk" '
+                             f"PRIMARY KEY ({columns(table.primary_key.columns)})")
     for index in table.indexes:
-        statements.append(f'CREATE INDEX "{name}_ix" ON {qualified} ({columns(index.columns)})')
+        statements["_ix"] = f'CREATE INDEX "{name}_ix" ON {qualified} ({columns(index.columns)})'
     return statements
 
 
@@ -405,8 +405,8 @@ def _swap_in(conn: sa.Connection, table: sa.Table, as_of: dt.date, stage: str) -
     final = f"{table.name}_{as_of:%Y%m%d}"
     conn.execute(sa.text(f"DROP TABLE IF EXISTS {_qualified(conn, final)}"))
     conn.execute(sa.text(f"ALTER TABLE {_qualified(conn, stage)} RENAME TO \"{final}\""))
-    for suffix in ("_pk", "_ix"):
-        conn.execute(sa.text(f"ALTER INDEX IF EXISTS {_qualified(conn, stage + suffix)} "
+    for suffix in _indexing(table, stage, _qualified(conn, stage)):
+        conn.execute(sa.text(f"ALTER INDEX {_qualified(conn, stage + suffix)} "
                              f'RENAME TO "{final}{suffix}"'))
     conn.execute(sa.text(f'ALTER TABLE {_qualified(conn, final)} '
                          f'RENAME CONSTRAINT "{stage}_date" TO "{final}_date"'))
